@@ -1,0 +1,58 @@
+//! Plain (overdamped) Langevin dynamics of the neurons (spec §3):
+//!
+//! τ dx = −∂U/∂x dt + √(2τ) dW, discretised by Euler–Maruyama:
+//! x ← x − h ∂U/∂x + √(2h) ξ with h = Δt/τ.
+
+use faer::reborrow::{IntoConst, Reborrow, ReborrowMut};
+use faer::{MatMut, MatRef};
+use rand_chacha::ChaCha8Rng;
+
+use super::{Dynamics, NeuralConfig};
+use crate::aprime::col_mut;
+use crate::error::Result;
+use crate::model::HeeModel;
+use crate::scalar::Real;
+
+/// Plain Langevin kernel.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Langevin {
+    pub config: NeuralConfig,
+}
+
+impl Langevin {
+    /// A validated kernel.
+    pub fn new(config: NeuralConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Langevin { config })
+    }
+}
+
+impl<T: Real> Dynamics<T> for Langevin {
+    fn name(&self) -> &'static str {
+        "plain"
+    }
+
+    fn config(&self) -> &NeuralConfig {
+        &self.config
+    }
+
+    fn update_chunk(
+        &self,
+        model: &HeeModel<T>,
+        mut x: MatMut<'_, T>,
+        _aux: MatMut<'_, T>,
+        grad: MatRef<'_, T>,
+        rngs: &mut [ChaCha8Rng],
+    ) {
+        let h = T::of(self.config.h());
+        let noise = (T::of(2.0) * h).sqrt();
+        let start = model.offset(self.config.first_free());
+        for (j, rng) in rngs.iter_mut().enumerate() {
+            let xj = &mut col_mut(x.rb_mut(), j)[start..];
+            let gj = &crate::aprime::col(grad, j)[start..];
+            for (xv, &g) in xj.iter_mut().zip(gj) {
+                *xv = *xv - h * g + noise * T::std_normal(rng);
+            }
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! The local learning rule (spec §5), run concurrently with inference.
+//!
+//! ΔW_l ∝ ⟨(x_l − ε̄_l) f(x_{l+1})ᵀ⟩, Δb_l ∝ ⟨x_l − ε̄_l⟩ and, optionally,
+//! Δθ_l ∝ ⟨−∂φ_l/∂θ(x_l) + ∂φ_l/∂θ(ε_l)⟩ for the base-energy parameters.
+//! Every quantity is present at the synapse at the same time: the neuron's
+//! state, the interneurons' estimate of its predicted mean, and the
+//! presynaptic rate. Averaged over the posterior this is ∇ log p(x₀)
+//! (Fisher's identity), so no free-running negative phase is needed.
+
+use faer::Mat;
+
+use crate::aprime::APrime;
+use crate::dynamics::{clamp_data, Dynamics, RowStreams, SamplerState, Workspace};
+use crate::energy::MAX_ENERGY_PARAMS;
+use crate::error::{non_negative, HeeError, Result};
+use crate::model::{EnergyReference, HeeModel, ParamGrads};
+use crate::scalar::Real;
+
+/// Learning rates of the local rule (plain SGD on the ascent direction).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LocalLearning {
+    /// Rate for the weights W.
+    pub lr_weights: f64,
+    /// Rate for the biases b.
+    pub lr_biases: f64,
+    /// Rate for base-energy parameters (0 keeps them fixed).
+    pub lr_energy: f64,
+}
+
+impl LocalLearning {
+    /// The same rate for weights and biases, energies fixed.
+    pub fn new(lr: f64) -> Self {
+        LocalLearning {
+            lr_weights: lr,
+            lr_biases: lr,
+            lr_energy: 0.0,
+        }
+    }
+
+    /// Checks that every rate is finite and ≥ 0.
+    pub fn validate(&self) -> Result<()> {
+        non_negative("lr_weights", self.lr_weights)?;
+        non_negative("lr_biases", self.lr_biases)?;
+        non_negative("lr_energy", self.lr_energy)
+    }
+
+    /// Multiplies every rate by `factor` (for schedules).
+    pub fn scaled(&self, factor: f64) -> Self {
+        LocalLearning {
+            lr_weights: self.lr_weights * factor,
+            lr_biases: self.lr_biases * factor,
+            lr_energy: self.lr_energy * factor,
+        }
+    }
+}
+
+/// Buffers of the learning rule, allocated once per batch size.
+#[derive(Debug, Clone)]
+pub struct LearningScratch<T> {
+    fx: Mat<T>,
+    diff: Mat<T>,
+    eta: Mat<T>,
+    /// The last gradients computed.
+    pub grads: ParamGrads<T>,
+}
+
+impl<T: Real> LearningScratch<T> {
+    /// Scratch for `batch` samples of `model`.
+    pub fn new(model: &HeeModel<T>, batch: usize) -> Self {
+        let n = model.total_size();
+        LearningScratch {
+            fx: Mat::zeros(n, batch),
+            diff: Mat::zeros(n, batch),
+            eta: Mat::zeros(n, batch),
+            grads: ParamGrads::zeros_like(model),
+        }
+    }
+}
+
+/// Ascent direction of the local rule from the current state (x and its A′
+/// estimate), stored in `scratch.grads`.
+pub fn local_gradients<T: Real>(
+    model: &HeeModel<T>,
+    state: &SamplerState<T>,
+    a_prime: &APrime,
+    learn_energy: bool,
+    scratch: &mut LearningScratch<T>,
+) -> Result<()> {
+    let x = state.x.as_ref();
+    // f(x) for the presynaptic side; η is recomputed into scratch (cheap next
+    // to a step, and keeps the rule independent of the kernel's buffers).
+    model.natural_params(x, scratch.fx.as_mut(), scratch.eta.as_mut());
+    model.weight_grads(x, state.a_prime.as_ref(), scratch.fx.as_ref(), scratch.diff.as_mut(), &mut scratch.grads);
+    if learn_energy {
+        let kinds = a_prime.resolve(model)?;
+        for l in 0..model.n_layers() {
+            let reference = match kinds[l] {
+                crate::aprime::LayerAPrime::Interneurons => EnergyReference::Samples(state.eps.as_ref()),
+                _ => EnergyReference::Exact(state.eta.as_ref()),
+            };
+            scratch.grads.energy[l] = model.energy_param_grads(l, x, reference)?;
+        }
+    }
+    Ok(())
+}
+
+/// One SGD step θ ← θ + rate·g on every parameter. Energy parameters that
+/// would leave their valid range are rejected with an error (the model is
+/// unchanged in that case); non-finite gradients are rejected too.
+pub fn apply_gradients<T: Real>(model: &mut HeeModel<T>, grads: &ParamGrads<T>, rates: &LocalLearning) -> Result<()> {
+    // Validate first so that a failure leaves the model untouched.
+    for (l, w) in grads.weights.iter().enumerate() {
+        crate::model::check_finite(&format!("grad W[{l}]"), w.as_ref())?;
+    }
+    for (l, b) in grads.biases.iter().enumerate() {
+        if let Some(v) = b.iter().find(|v| !v.is_finite()) {
+            return Err(HeeError::NonFiniteInput {
+                field: format!("grad b[{l}]"),
+                row: 0,
+                col: 0,
+                value: v.f64(),
+            });
+        }
+    }
+    let mut new_energies = Vec::with_capacity(model.n_layers());
+    for l in 0..model.n_layers() {
+        let e = *model.energy(l);
+        if rates.lr_energy > 0.0 {
+            let mut p = e.params();
+            for i in 0..e.n_params().min(MAX_ENERGY_PARAMS) {
+                p[i] += rates.lr_energy * grads.energy[l][i];
+            }
+            let ne = e.with_params(p);
+            ne.validate(&format!("layers[{l}].energy"))?;
+            new_energies.push(ne);
+        } else {
+            new_energies.push(e);
+        }
+    }
+    let (lw, lb) = (T::of(rates.lr_weights), T::of(rates.lr_biases));
+    for (l, g) in grads.weights.iter().enumerate() {
+        let mut w = model.weight_mut(l);
+        for j in 0..g.ncols() {
+            for i in 0..g.nrows() {
+                w[(i, j)] += lw * g[(i, j)];
+            }
+        }
+    }
+    for (l, g) in grads.biases.iter().enumerate() {
+        for (b, &v) in model.bias_mut(l).iter_mut().zip(g) {
+            *b += lb * v;
+        }
+    }
+    for (l, e) in new_energies.into_iter().enumerate() {
+        model.set_energy(l, e)?;
+    }
+    Ok(())
+}
+
+/// How one minibatch is processed during training.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MinibatchSchedule {
+    /// Inference steps before the rule is switched on.
+    pub warmup_steps: usize,
+    /// Steps during which inference and learning run together.
+    pub learning_steps: usize,
+}
+
+/// Diagnostics of one minibatch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MinibatchInfo {
+    /// Mean |∂U/∂x|² of the last step.
+    pub mean_sq_grad: f64,
+    /// Squared norm of the last weight update direction.
+    pub weight_grad_sq: f64,
+}
+
+/// Clamps `data` (one observation per row), runs `warmup_steps` of inference,
+/// then `learning_steps` in which every step is followed by one application
+/// of the local rule. The latent state carries over from the previous
+/// minibatch, so consecutive minibatches continue the same chains.
+#[allow(clippy::too_many_arguments)]
+pub fn train_minibatch<T: Real, D: Dynamics<T> + ?Sized>(
+    model: &mut HeeModel<T>,
+    dynamics: &D,
+    streams: &mut RowStreams,
+    state: &mut SamplerState<T>,
+    ws: &mut Workspace<T>,
+    scratch: &mut LearningScratch<T>,
+    data: faer::MatRef<'_, T>,
+    schedule: &MinibatchSchedule,
+    rates: &LocalLearning,
+) -> Result<MinibatchInfo> {
+    rates.validate()?;
+    clamp_data(dynamics, model, streams, state, ws, data)?;
+    let mut info = MinibatchInfo {
+        mean_sq_grad: 0.0,
+        weight_grad_sq: 0.0,
+    };
+    for _ in 0..schedule.warmup_steps {
+        info.mean_sq_grad = dynamics.step(model, streams, state, ws)?.mean_sq_grad;
+    }
+    let a_prime = dynamics.config().a_prime;
+    for _ in 0..schedule.learning_steps {
+        info.mean_sq_grad = dynamics.step(model, streams, state, ws)?.mean_sq_grad;
+        local_gradients(model, state, &a_prime, rates.lr_energy > 0.0, scratch)?;
+        apply_gradients(model, &scratch.grads, rates)?;
+        // The state's η and A′ estimate refer to the old parameters; the
+        // next step's refresh brings them up to date (a one-step lag that
+        // vanishes with the learning rate).
+    }
+    info.weight_grad_sq = scratch
+        .grads
+        .weights
+        .iter()
+        .map(|w| {
+            let mut s = 0.0;
+            for j in 0..w.ncols() {
+                for i in 0..w.nrows() {
+                    s += w[(i, j)].f64().powi(2);
+                }
+            }
+            s
+        })
+        .sum();
+    Ok(info)
+}

@@ -1,0 +1,529 @@
+//! The HEE model (spec §1): a stack of exponential-family layers, the joint
+//! energy U and its gradients with respect to states and parameters.
+//!
+//! Layout: a batch of states is stored *unit-major*, a matrix with one row
+//! per unit of every layer stacked (layer 0 first) and one column per sample.
+//! Each sample's state is then one contiguous column, layer l is the block of
+//! rows `offset(l)..offset(l)+size(l)`, and η_l = W_l f(x_{l+1}) + b_l is a
+//! plain matrix product. Public accessors also offer the transposed view,
+//! one sample per row.
+
+use faer::reborrow::{IntoConst, Reborrow, ReborrowMut};
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatMut, MatRef, Par};
+use rand::Rng;
+
+use crate::energy::{BaseEnergy, MAX_ENERGY_PARAMS};
+use crate::error::{HeeError, Result};
+use crate::nonlinearity::Nonlinearity;
+use crate::quadrature;
+use crate::scalar::Real;
+
+/// One layer: its width and the base energy of its units.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LayerSpec {
+    pub size: usize,
+    pub energy: BaseEnergy,
+}
+
+/// A hierarchical exponential-family energy-based model.
+///
+/// Layer 0 is the observation, layer `top()` the highest latent layer.
+#[derive(Debug, Clone)]
+pub struct HeeModel<T> {
+    layers: Vec<LayerSpec>,
+    offsets: Vec<usize>,
+    /// W_l, of shape size(l) × size(l+1), for l < top.
+    weights: Vec<Mat<T>>,
+    /// b_l for every layer (b_top is the top layer's natural parameter).
+    biases: Vec<Vec<T>>,
+    nonlinearity: Nonlinearity,
+}
+
+/// Gradients of log p with respect to the parameters (the ascent direction),
+/// averaged over a batch. Same shapes as the model's parameters.
+#[derive(Debug, Clone)]
+pub struct ParamGrads<T> {
+    pub weights: Vec<Mat<T>>,
+    pub biases: Vec<Vec<T>>,
+    /// Per layer, per base-energy parameter (unused slots zero).
+    pub energy: Vec<[f64; MAX_ENERGY_PARAMS]>,
+}
+
+impl<T: Real> ParamGrads<T> {
+    /// Zero gradients shaped like `model`.
+    pub fn zeros_like(model: &HeeModel<T>) -> Self {
+        ParamGrads {
+            weights: model
+                .weights
+                .iter()
+                .map(|w| Mat::zeros(w.nrows(), w.ncols()))
+                .collect(),
+            biases: model.biases.iter().map(|b| vec![T::zero(); b.len()]).collect(),
+            energy: vec![[0.0; MAX_ENERGY_PARAMS]; model.layers.len()],
+        }
+    }
+}
+
+impl<T: Real> HeeModel<T> {
+    /// A model with the given layers (observation first), zero weights and biases.
+    pub fn new(layers: &[LayerSpec], nonlinearity: Nonlinearity) -> Result<Self> {
+        if layers.len() < 2 {
+            return Err(HeeError::dims(
+                "layers",
+                "at least 2 (observation + one latent)",
+                layers.len(),
+            ));
+        }
+        let mut offsets = Vec::with_capacity(layers.len() + 1);
+        let mut off = 0;
+        for (l, spec) in layers.iter().enumerate() {
+            if spec.size == 0 {
+                return Err(HeeError::dims(format!("layers[{l}].size"), ">= 1", 0));
+            }
+            spec.energy.validate(&format!("layers[{l}].energy"))?;
+            offsets.push(off);
+            off += spec.size;
+        }
+        offsets.push(off);
+        let weights = (0..layers.len() - 1)
+            .map(|l| Mat::zeros(layers[l].size, layers[l + 1].size))
+            .collect();
+        let biases = layers.iter().map(|s| vec![T::zero(); s.size]).collect();
+        Ok(HeeModel {
+            layers: layers.to_vec(),
+            offsets,
+            weights,
+            biases,
+            nonlinearity,
+        })
+    }
+
+    /// Fills every W_l with N(0, scale²/size(l+1)) entries.
+    pub fn randomize_weights<R: Rng + ?Sized>(&mut self, rng: &mut R, scale: f64) {
+        for w in &mut self.weights {
+            let s = T::of(scale / (w.ncols() as f64).sqrt());
+            for j in 0..w.ncols() {
+                for v in w.col_as_slice_mut(j) {
+                    *v = s * T::std_normal(rng);
+                }
+            }
+        }
+    }
+
+    /// Number of layers including the observation (L + 1).
+    pub fn n_layers(&self) -> usize {
+        self.layers.len()
+    }
+    /// Index L of the top layer.
+    pub fn top(&self) -> usize {
+        self.layers.len() - 1
+    }
+    /// Width of layer l.
+    pub fn size(&self, l: usize) -> usize {
+        self.layers[l].size
+    }
+    /// First row of layer l in a stacked state.
+    pub fn offset(&self, l: usize) -> usize {
+        self.offsets[l]
+    }
+    /// Total number of units, all layers.
+    pub fn total_size(&self) -> usize {
+        self.offsets[self.layers.len()]
+    }
+    /// Layer specifications.
+    pub fn layers(&self) -> &[LayerSpec] {
+        &self.layers
+    }
+    /// Base energy of layer l.
+    pub fn energy(&self, l: usize) -> &BaseEnergy {
+        &self.layers[l].energy
+    }
+    /// Replaces the base energy of layer l (validated).
+    pub fn set_energy(&mut self, l: usize, energy: BaseEnergy) -> Result<()> {
+        energy.validate(&format!("layers[{l}].energy"))?;
+        self.layers[l].energy = energy;
+        Ok(())
+    }
+    /// The nonlinearity f.
+    pub fn nonlinearity(&self) -> Nonlinearity {
+        self.nonlinearity
+    }
+    /// W_l (size(l) × size(l+1)).
+    pub fn weight(&self, l: usize) -> MatRef<'_, T> {
+        self.weights[l].as_ref()
+    }
+    /// Mutable W_l (its shape cannot change).
+    pub fn weight_mut(&mut self, l: usize) -> MatMut<'_, T> {
+        self.weights[l].as_mut()
+    }
+    /// Replaces W_l, checking its shape and finiteness.
+    pub fn set_weight(&mut self, l: usize, w: MatRef<'_, T>) -> Result<()> {
+        if l >= self.weights.len() {
+            return Err(HeeError::dims("weight index", format!("< {}", self.weights.len()), l));
+        }
+        let (r, c) = (self.size(l), self.size(l + 1));
+        if w.nrows() != r || w.ncols() != c {
+            return Err(HeeError::dims(
+                format!("W[{l}]"),
+                format!("{r}x{c}"),
+                format!("{}x{}", w.nrows(), w.ncols()),
+            ));
+        }
+        check_finite(&format!("W[{l}]"), w)?;
+        self.weights[l].copy_from(w);
+        Ok(())
+    }
+    /// b_l.
+    pub fn bias(&self, l: usize) -> &[T] {
+        &self.biases[l]
+    }
+    /// Mutable b_l.
+    pub fn bias_mut(&mut self, l: usize) -> &mut [T] {
+        &mut self.biases[l]
+    }
+    /// Replaces b_l, checking its length and finiteness.
+    pub fn set_bias(&mut self, l: usize, b: &[T]) -> Result<()> {
+        if b.len() != self.size(l) {
+            return Err(HeeError::dims(format!("b[{l}]"), self.size(l), b.len()));
+        }
+        if let Some((i, v)) = b.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(HeeError::NonFiniteInput {
+                field: format!("b[{l}]"),
+                row: i,
+                col: 0,
+                value: v.f64(),
+            });
+        }
+        self.biases[l].copy_from_slice(b);
+        Ok(())
+    }
+
+    /// The same model in another precision.
+    pub fn cast<U: Real>(&self) -> HeeModel<U> {
+        HeeModel {
+            layers: self.layers.clone(),
+            offsets: self.offsets.clone(),
+            weights: self
+                .weights
+                .iter()
+                .map(|w| Mat::from_fn(w.nrows(), w.ncols(), |i, j| U::of(w[(i, j)].f64())))
+                .collect(),
+            biases: self
+                .biases
+                .iter()
+                .map(|b| b.iter().map(|v| U::of(v.f64())).collect())
+                .collect(),
+            nonlinearity: self.nonlinearity,
+        }
+    }
+
+    /// Checks that a stacked state (units × samples) has the model's height.
+    pub fn check_state(&self, field: &str, x: MatRef<'_, T>) -> Result<()> {
+        if x.nrows() != self.total_size() {
+            return Err(HeeError::dims(field, self.total_size(), x.nrows()));
+        }
+        Ok(())
+    }
+
+    /// Rows of layer l in a stacked state.
+    pub fn layer_of<'a>(&self, x: MatRef<'a, T>, l: usize) -> MatRef<'a, T> {
+        x.subrows(self.offsets[l], self.layers[l].size)
+    }
+    /// Mutable rows of layer l in a stacked state.
+    pub fn layer_of_mut<'a>(&self, x: MatMut<'a, T>, l: usize) -> MatMut<'a, T> {
+        x.subrows_mut(self.offsets[l], self.layers[l].size)
+    }
+
+    /// Natural parameters of every layer: η_l = W_l f(x_{l+1}) + b_l, η_top = b_top.
+    ///
+    /// `fx` is scratch of the state's shape (unused when f is the identity).
+    pub fn natural_params(&self, x: MatRef<'_, T>, mut fx: MatMut<'_, T>, mut eta: MatMut<'_, T>) {
+        let f = self.nonlinearity;
+        let top = self.top();
+        for l in 0..=top {
+            let mut eta_l = self.layer_of_mut(eta.rb_mut(), l);
+            if l < top {
+                let above = self.layer_of(x, l + 1);
+                let fa: MatRef<'_, T> = if f.is_identity() {
+                    above
+                } else {
+                    let mut fa = self.layer_of_mut(fx.rb_mut(), l + 1);
+                    zip_map(fa.rb_mut(), above, |v| f.f(v));
+                    self.layer_of(fx.rb(), l + 1)
+                };
+                matmul(eta_l.rb_mut(), Accum::Replace, self.weights[l].as_ref(), fa, T::one(), Par::Seq);
+            } else {
+                eta_l.fill(T::zero());
+            }
+            add_bias(eta_l, &self.biases[l]);
+        }
+    }
+
+    /// ∂U/∂x_k for the layers k ≥ `first_free` (spec §1):
+    ///
+    /// ∂U/∂x_k = φ_k′(x_k) − η_k − f′(x_k) ⊙ W_{k−1}ᵀ (x_{k−1} − A′_{k−1})
+    ///
+    /// with `a_prime` holding the estimate of A′(η) for every layer (exact, or
+    /// the interneurons' ε̄). `diff` and `tmp` are scratch of the state's shape.
+    /// Rows of layers below `first_free` in `grad` are left untouched.
+    #[allow(clippy::too_many_arguments)]
+    pub fn state_gradient(
+        &self,
+        x: MatRef<'_, T>,
+        eta: MatRef<'_, T>,
+        a_prime: MatRef<'_, T>,
+        first_free: usize,
+        mut diff: MatMut<'_, T>,
+        mut tmp: MatMut<'_, T>,
+        mut grad: MatMut<'_, T>,
+    ) {
+        let f = self.nonlinearity;
+        for k in first_free..=self.top() {
+            let e = self.layers[k].energy.prepare::<T>();
+            let xk = self.layer_of(x, k);
+            let etak = self.layer_of(eta, k);
+            let mut gk = self.layer_of_mut(grad.rb_mut(), k);
+            zip_map2(gk.rb_mut(), xk, etak, |xv, ev| e.dphi(xv) - ev);
+            if k == 0 {
+                continue;
+            }
+            // Prediction error of the layer below: x_{k−1} − A′(η_{k−1}).
+            let mut dk = self.layer_of_mut(diff.rb_mut(), k - 1);
+            zip_map2(dk.rb_mut(), self.layer_of(x, k - 1), self.layer_of(a_prime, k - 1), |a, b| a - b);
+            let wt = self.weights[k - 1].transpose();
+            if f.is_identity() {
+                matmul(gk, Accum::Add, wt, self.layer_of(diff.rb(), k - 1), -T::one(), Par::Seq);
+            } else {
+                let mut tk = self.layer_of_mut(tmp.rb_mut(), k);
+                matmul(tk.rb_mut(), Accum::Replace, wt, self.layer_of(diff.rb(), k - 1), T::one(), Par::Seq);
+                zip_apply2(gk, xk, tk.rb(), |g, xv, t| *g = *g - f.df(xv) * t);
+            }
+        }
+    }
+
+    /// Exact A′(η) for every layer: closed form for gaussian layers,
+    /// quadrature otherwise.
+    pub fn exact_a_prime(&self, eta: MatRef<'_, T>, mut out: MatMut<'_, T>) -> Result<()> {
+        for l in 0..self.n_layers() {
+            let e = self.layers[l].energy;
+            let mut o = self.layer_of_mut(out.rb_mut(), l);
+            let el = self.layer_of(eta, l);
+            match e {
+                BaseEnergy::Gaussian { sigma } => {
+                    let s2 = T::of(sigma * sigma);
+                    zip_map(o.rb_mut(), el, |v| s2 * v);
+                }
+                _ => {
+                    for j in 0..el.ncols() {
+                        for i in 0..el.nrows() {
+                            o[(i, j)] = T::of(quadrature::unit_moments(&e, el[(i, j)].f64())?.mean);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Joint energy U(x₀ … x_L) of every sample (column), in f64:
+    /// U = Σ_l [φ_l(x_l) − η_l·x_l + A_l(η_l)], so that p = exp(−U).
+    pub fn energy_of(&self, x: MatRef<'_, T>) -> Result<Vec<f64>> {
+        self.check_state("x", x)?;
+        let b = x.ncols();
+        let mut fx = Mat::<T>::zeros(x.nrows(), b);
+        let mut eta = Mat::<T>::zeros(x.nrows(), b);
+        self.natural_params(x, fx.as_mut(), eta.as_mut());
+        let mut u = vec![0.0; b];
+        for l in 0..self.n_layers() {
+            let e = self.layers[l].energy;
+            let (xl, el) = (self.layer_of(x, l), self.layer_of(eta.as_ref(), l));
+            for (j, uj) in u.iter_mut().enumerate() {
+                for i in 0..xl.nrows() {
+                    let (xv, ev) = (xl[(i, j)].f64(), el[(i, j)].f64());
+                    *uj += e.phi(xv) - ev * xv + quadrature::moments(&e, ev)?.log_normaliser;
+                }
+            }
+        }
+        Ok(u)
+    }
+
+    /// Ascent direction of log p for W and b, averaged over the samples:
+    /// ΔW_l = ⟨(x_l − A′_l) f(x_{l+1})ᵀ⟩, Δb_l = ⟨x_l − A′_l⟩ (spec §5).
+    ///
+    /// `fx` must hold f(x) (as left by [`natural_params`](Self::natural_params))
+    /// when f is not the identity; `diff` is scratch. Energy-parameter slots
+    /// of `out` are not touched (see [`energy_param_grads`](Self::energy_param_grads)).
+    pub fn weight_grads(
+        &self,
+        x: MatRef<'_, T>,
+        a_prime: MatRef<'_, T>,
+        fx: MatRef<'_, T>,
+        mut diff: MatMut<'_, T>,
+        out: &mut ParamGrads<T>,
+    ) {
+        let n = T::of(x.ncols() as f64);
+        zip_map2(diff.rb_mut(), x, a_prime, |a, b| a - b);
+        for l in 0..=self.top() {
+            let dl = self.layer_of(diff.rb(), l);
+            for (i, b) in out.biases[l].iter_mut().enumerate() {
+                let mut s = T::zero();
+                for j in 0..dl.ncols() {
+                    s += dl[(i, j)];
+                }
+                *b = s / n;
+            }
+            if l < self.top() {
+                let above = if self.nonlinearity.is_identity() {
+                    self.layer_of(x, l + 1)
+                } else {
+                    self.layer_of(fx, l + 1)
+                };
+                matmul(out.weights[l].as_mut(), Accum::Replace, dl, above.transpose(), T::one() / n, Par::Seq);
+            }
+        }
+    }
+
+    /// Ascent direction of log p for the base-energy parameters of layer l:
+    /// ⟨−∂φ/∂θ(x_l) + E[∂φ/∂θ]⟩, where the expectation comes either from
+    /// samples of the conditional (the interneurons ε) or from quadrature at η.
+    pub fn energy_param_grads(&self, l: usize, x: MatRef<'_, T>, reference: EnergyReference<'_, T>) -> Result<[f64; MAX_ENERGY_PARAMS]> {
+        let e = self.layers[l].energy;
+        let xl = self.layer_of(x, l);
+        let mut g = [0.0; MAX_ENERGY_PARAMS];
+        for j in 0..xl.ncols() {
+            for i in 0..xl.nrows() {
+                let d = e.dphi_dtheta(xl[(i, j)].f64());
+                let r = match reference {
+                    EnergyReference::Samples(eps) => e.dphi_dtheta(self.layer_of(eps, l)[(i, j)].f64()),
+                    EnergyReference::Exact(eta) => {
+                        quadrature::moments(&e, self.layer_of(eta, l)[(i, j)].f64())?.dphi_dtheta_mean
+                    }
+                };
+                for p in 0..MAX_ENERGY_PARAMS {
+                    g[p] += r[p] - d[p];
+                }
+            }
+        }
+        let n = xl.ncols() as f64;
+        Ok(g.map(|v| v / n))
+    }
+
+    /// Stiffest curvature of the energy along any latent coordinate, an upper
+    /// bound on the largest eigenvalue of ∇²U for gaussian-like layers; used
+    /// to suggest step sizes.
+    pub fn stiffness_bound(&self) -> f64 {
+        let mut worst: f64 = 0.0;
+        for k in 1..self.n_layers() {
+            let mut c = self.layers[k].energy.max_curvature();
+            let below = &self.weights[k - 1];
+            let s2 = self.layers[k - 1].energy.sigma().powi(2);
+            // ‖W‖²_F bounds the spectral norm squared; A″ ≤ σ² for the
+            // layers this bound is meant for.
+            let mut fro = 0.0;
+            for j in 0..below.ncols() {
+                for v in below.col_as_slice(j) {
+                    fro += v.f64() * v.f64();
+                }
+            }
+            c += s2 * fro;
+            if k < self.top() {
+                let mut fro_up = 0.0;
+                for j in 0..self.weights[k].ncols() {
+                    for v in self.weights[k].col_as_slice(j) {
+                        fro_up += v.f64() * v.f64();
+                    }
+                }
+                c += fro_up.sqrt();
+            }
+            worst = worst.max(c);
+        }
+        worst
+    }
+}
+
+/// Where the expectation E[∂φ/∂θ] of the energy-parameter gradient comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum EnergyReference<'a, T> {
+    /// One sample of the conditional per unit (the interneurons' state ε).
+    Samples(MatRef<'a, T>),
+    /// Quadrature at the natural parameters η.
+    Exact(MatRef<'a, T>),
+}
+
+/// Checks every entry of a matrix for finiteness.
+pub fn check_finite<T: Real>(field: &str, m: MatRef<'_, T>) -> Result<()> {
+    for j in 0..m.ncols() {
+        for i in 0..m.nrows() {
+            let v = m[(i, j)];
+            if !v.is_finite() {
+                return Err(HeeError::NonFiniteInput {
+                    field: field.to_string(),
+                    row: i,
+                    col: j,
+                    value: v.f64(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+// Element-wise helpers over unit-major views (columns are contiguous in every
+// buffer this crate allocates; faer's indexing keeps them correct otherwise).
+
+#[inline]
+pub(crate) fn zip_map<T: Real>(mut out: MatMut<'_, T>, a: MatRef<'_, T>, f: impl Fn(T) -> T) {
+    for j in 0..out.ncols() {
+        for i in 0..out.nrows() {
+            out[(i, j)] = f(a[(i, j)]);
+        }
+    }
+}
+
+#[inline]
+pub(crate) fn zip_map2<T: Real>(mut out: MatMut<'_, T>, a: MatRef<'_, T>, b: MatRef<'_, T>, f: impl Fn(T, T) -> T) {
+    for j in 0..out.ncols() {
+        for i in 0..out.nrows() {
+            out[(i, j)] = f(a[(i, j)], b[(i, j)]);
+        }
+    }
+}
+
+#[inline]
+pub(crate) fn zip_apply2<T: Real>(mut out: MatMut<'_, T>, a: MatRef<'_, T>, b: MatRef<'_, T>, f: impl Fn(&mut T, T, T)) {
+    for j in 0..out.ncols() {
+        for i in 0..out.nrows() {
+            f(&mut out[(i, j)], a[(i, j)], b[(i, j)]);
+        }
+    }
+}
+
+#[inline]
+fn add_bias<T: Real>(mut m: MatMut<'_, T>, b: &[T]) {
+    for j in 0..m.ncols() {
+        for (i, &bi) in b.iter().enumerate() {
+            m[(i, j)] += bi;
+        }
+    }
+}
+
+/// A stacked state filled from per-layer blocks given one sample per row.
+pub fn stack_rows<T: Real>(model: &HeeModel<T>, layers: &[MatRef<'_, T>]) -> Result<Mat<T>> {
+    if layers.len() != model.n_layers() {
+        return Err(HeeError::dims("layers", model.n_layers(), layers.len()));
+    }
+    let b = layers[0].nrows();
+    let mut x = Mat::zeros(model.total_size(), b);
+    for (l, m) in layers.iter().enumerate() {
+        if m.nrows() != b || m.ncols() != model.size(l) {
+            return Err(HeeError::dims(
+                format!("layer {l}"),
+                format!("{b}x{}", model.size(l)),
+                format!("{}x{}", m.nrows(), m.ncols()),
+            ));
+        }
+        model.layer_of_mut(x.as_mut(), l).copy_from(m.transpose());
+    }
+    Ok(x)
+}
