@@ -79,3 +79,103 @@ pub fn random_state(seed: u64, n: usize, batch: usize) -> Mat<f64> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
     Mat::from_fn(n, batch, |_, _| rng.random_range(-1.5..1.5))
 }
+
+use hee_core::linear_gaussian::LinearGaussian;
+use hee_core::{Dynamics, NeuralConfig, RowStreams, Workspace};
+
+/// Group estimates of the latents' stationary mean and covariance.
+pub struct EnsembleEstimate {
+    pub mean: Vec<f64>,
+    pub mean_se: Vec<f64>,
+    pub cov: Mat<f64>,
+    pub cov_se: Mat<f64>,
+}
+
+/// Runs `chains` independent chains given x₀ (f32, the default precision),
+/// discards `burn_in` steps, then averages over `steps` snapshots. The
+/// chains are split into `groups` groups; each group gives its own estimate
+/// of the mean and covariance, and the spread between groups gives honest
+/// standard errors (time correlation included, since groups are independent).
+#[allow(clippy::too_many_arguments)]
+pub fn ensemble_estimate<D: Dynamics<f32>>(
+    model: &HeeModel<f32>,
+    dynamics: &D,
+    x0: &[f64],
+    chains: usize,
+    groups: usize,
+    burn_in: usize,
+    steps: usize,
+    seed: u64,
+) -> EnsembleEstimate {
+    let n0 = model.size(0);
+    let d = model.total_size() - n0;
+    let data = Mat::<f32>::from_fn(chains, n0, |_, j| x0[j] as f32);
+    let mut streams = RowStreams::new(seed, chains);
+    let mut state = dynamics.init(model, Some(data.as_ref()), None, chains, &mut streams).unwrap();
+    let mut ws = Workspace::new(model, chains, dynamics.config().chunk);
+    for _ in 0..burn_in {
+        dynamics.step(model, &mut streams, &mut state, &mut ws).unwrap();
+    }
+    let per = chains / groups;
+    let mut s1 = vec![vec![0.0f64; d]; groups];
+    let mut s2 = vec![Mat::<f64>::zeros(d, d); groups];
+    let mut v = vec![0.0f64; d];
+    for _ in 0..steps {
+        dynamics.step(model, &mut streams, &mut state, &mut ws).unwrap();
+        for g in 0..groups {
+            for c in g * per..(g + 1) * per {
+                for (i, vi) in v.iter_mut().enumerate() {
+                    *vi = state.x[(n0 + i, c)] as f64;
+                }
+                for i in 0..d {
+                    s1[g][i] += v[i];
+                    for j in 0..=i {
+                        s2[g][(i, j)] += v[i] * v[j];
+                    }
+                }
+            }
+        }
+    }
+    let cnt = (per * steps) as f64;
+    let mut means = Vec::new();
+    let mut covs = Vec::new();
+    for g in 0..groups {
+        let m: Vec<f64> = s1[g].iter().map(|s| s / cnt).collect();
+        let c = Mat::from_fn(d, d, |i, j| {
+            let (a, b) = if j <= i { (i, j) } else { (j, i) };
+            s2[g][(a, b)] / cnt - m[a] * m[b]
+        });
+        means.push(m);
+        covs.push(c);
+    }
+    let gf = groups as f64;
+    let mean: Vec<f64> = (0..d).map(|i| means.iter().map(|m| m[i]).sum::<f64>() / gf).collect();
+    let mean_se: Vec<f64> = (0..d)
+        .map(|i| (means.iter().map(|m| (m[i] - mean[i]).powi(2)).sum::<f64>() / (gf - 1.0) / gf).sqrt())
+        .collect();
+    let cov = Mat::from_fn(d, d, |i, j| covs.iter().map(|c| c[(i, j)]).sum::<f64>() / gf);
+    let cov_se = Mat::from_fn(d, d, |i, j| {
+        (covs.iter().map(|c| (c[(i, j)] - cov[(i, j)]).powi(2)).sum::<f64>() / (gf - 1.0) / gf).sqrt()
+    });
+    EnsembleEstimate { mean, mean_se, cov, cov_se }
+}
+
+/// Extreme eigenvalues of the posterior precision of a linear-gaussian model.
+pub fn precision_range(lg: &LinearGaussian) -> (f64, f64) {
+    let ev = lg.precision().self_adjoint_eigenvalues(faer::Side::Lower).unwrap();
+    let lo = ev.iter().cloned().fold(f64::INFINITY, f64::min);
+    let hi = ev.iter().cloned().fold(0.0, f64::max);
+    (lo, hi)
+}
+
+/// Spectral norm of a symmetric matrix.
+pub fn sym_norm2(m: &Mat<f64>) -> f64 {
+    let ev = m.self_adjoint_eigenvalues(faer::Side::Lower).unwrap();
+    ev.iter().map(|v| v.abs()).fold(0.0, f64::max)
+}
+
+/// A config with dt = `h_lmax`/λ_max and τ = 1.
+pub fn config_for(lg: &LinearGaussian, h_lmax: f64) -> NeuralConfig {
+    let (_, hi) = precision_range(lg);
+    NeuralConfig::new(h_lmax / hi, 1.0)
+}
