@@ -7,7 +7,7 @@
 //!   dynamics on p(ε | η) with time constant τ_ε < τ; the neurons use ε̄, the
 //!   mean of ε over the K sub-steps of one neuron step.
 
-use faer::reborrow::{IntoConst, Reborrow, ReborrowMut};
+use faer::reborrow::ReborrowMut;
 use faer::{MatMut, MatRef};
 use rand::Rng;
 

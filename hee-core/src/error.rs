@@ -31,9 +31,7 @@ pub enum HeeError {
         value: f64,
     },
     /// The sampler's state left the finite numbers.
-    #[error(
-        "state became non-finite at step {step} in layer {layer}: {cause}"
-    )]
+    #[error("state became non-finite at step {step} in layer {layer}: {cause}")]
     Diverged {
         step: u64,
         layer: usize,

@@ -90,12 +90,20 @@ pub fn local_gradients<T: Real>(
     // f(x) for the presynaptic side; η is recomputed into scratch (cheap next
     // to a step, and keeps the rule independent of the kernel's buffers).
     model.natural_params(x, scratch.fx.as_mut(), scratch.eta.as_mut());
-    model.weight_grads(x, state.a_prime.as_ref(), scratch.fx.as_ref(), scratch.diff.as_mut(), &mut scratch.grads);
+    model.weight_grads(
+        x,
+        state.a_prime.as_ref(),
+        scratch.fx.as_ref(),
+        scratch.diff.as_mut(),
+        &mut scratch.grads,
+    );
     if learn_energy {
         let kinds = a_prime.resolve(model)?;
         for l in 0..model.n_layers() {
             let reference = match kinds[l] {
-                crate::aprime::LayerAPrime::Interneurons => EnergyReference::Samples(state.eps.as_ref()),
+                crate::aprime::LayerAPrime::Interneurons => {
+                    EnergyReference::Samples(state.eps.as_ref())
+                }
                 _ => EnergyReference::Exact(state.eta.as_ref()),
             };
             scratch.grads.energy[l] = model.energy_param_grads(l, x, reference)?;
@@ -107,7 +115,11 @@ pub fn local_gradients<T: Real>(
 /// One SGD step θ ← θ + rate·g on every parameter. Energy parameters that
 /// would leave their valid range are rejected with an error (the model is
 /// unchanged in that case); non-finite gradients are rejected too.
-pub fn apply_gradients<T: Real>(model: &mut HeeModel<T>, grads: &ParamGrads<T>, rates: &LocalLearning) -> Result<()> {
+pub fn apply_gradients<T: Real>(
+    model: &mut HeeModel<T>,
+    grads: &ParamGrads<T>,
+    rates: &LocalLearning,
+) -> Result<()> {
     // Validate first so that a failure leaves the model untouched.
     for (l, w) in grads.weights.iter().enumerate() {
         crate::model::check_finite(&format!("grad W[{l}]"), w.as_ref())?;

@@ -21,7 +21,9 @@ pub mod quadrature;
 pub mod scalar;
 
 pub use aprime::{APrime, InterneuronConfig};
-pub use dynamics::{Dynamics, Langevin, NeuralConfig, Observed, RowStreams, SamplerState, StepInfo, Workspace};
+pub use dynamics::{
+    Dynamics, Langevin, NeuralConfig, Observed, RowStreams, SamplerState, StepInfo, Workspace,
+};
 pub use energy::BaseEnergy;
 pub use error::{HeeError, Result};
 pub use model::{HeeModel, LayerSpec, ParamGrads};

@@ -22,7 +22,11 @@ impl Gaussian {
     pub fn new(mean: Vec<f64>, cov: Mat<f64>) -> Result<Self> {
         let d = mean.len();
         if cov.nrows() != d || cov.ncols() != d {
-            return Err(HeeError::dims("cov", format!("{d}x{d}"), format!("{}x{}", cov.nrows(), cov.ncols())));
+            return Err(HeeError::dims(
+                "cov",
+                format!("{d}x{d}"),
+                format!("{}x{}", cov.nrows(), cov.ncols()),
+            ));
         }
         let sym = Mat::from_fn(d, d, |i, j| 0.5 * (cov[(i, j)] + cov[(j, i)]));
         let chol = sym
@@ -33,7 +37,11 @@ impl Gaussian {
             })?
             .L()
             .to_owned();
-        Ok(Gaussian { mean, cov: sym, chol })
+        Ok(Gaussian {
+            mean,
+            cov: sym,
+            chol,
+        })
     }
 
     /// Dimension.
@@ -93,7 +101,12 @@ impl Gaussian {
                 tr += p1[(i, k)] * self.cov[(k, i)];
             }
         }
-        let diff: Vec<f64> = other.mean.iter().zip(&self.mean).map(|(a, b)| a - b).collect();
+        let diff: Vec<f64> = other
+            .mean
+            .iter()
+            .zip(&self.mean)
+            .map(|(a, b)| a - b)
+            .collect();
         let z = other.whiten(&diff);
         let maha: f64 = z.iter().map(|v| v * v).sum();
         Ok(0.5 * (tr + maha - d as f64 + other.log_det() - self.log_det()))
@@ -262,8 +275,11 @@ impl LinearGaussian {
             let w = &self.w[l];
             let s2 = self.sigma2[l];
             let wm = w * Mat::from_fn(mean.len(), 1, |i, _| mean[i]);
-            mean = (0..self.sizes[l]).map(|i| s2 * (wm[(i, 0)] + self.b[l][i])).collect();
-            cov = (w * &cov * w.transpose()) * (s2 * s2) + Mat::<f64>::identity(self.sizes[l], self.sizes[l]) * s2;
+            mean = (0..self.sizes[l])
+                .map(|i| s2 * (wm[(i, 0)] + self.b[l][i]))
+                .collect();
+            cov = (w * &cov * w.transpose()) * (s2 * s2)
+                + Mat::<f64>::identity(self.sizes[l], self.sizes[l]) * s2;
         }
         Gaussian::new(mean, cov)
     }
@@ -300,27 +316,39 @@ pub fn ppca_fixed_noise(data: MatRef<'_, f64>, q: usize, noise_var: f64) -> Resu
     if n < 2 {
         return Err(HeeError::dims("data rows", ">= 2", n));
     }
-    let mean: Vec<f64> = (0..d).map(|c| (0..n).map(|r| data[(r, c)]).sum::<f64>() / n as f64).collect();
+    let mean: Vec<f64> = (0..d)
+        .map(|c| (0..n).map(|r| data[(r, c)]).sum::<f64>() / n as f64)
+        .collect();
     let centred = Mat::from_fn(n, d, |r, c| data[(r, c)] - mean[c]);
     let s = (centred.transpose() * &centred) * (1.0 / n as f64);
-    let eig = s.self_adjoint_eigen(Side::Lower).map_err(|_| HeeError::Numerical {
-        routine: "eigen",
-        reason: "sample covariance".into(),
-    })?;
+    let eig = s
+        .self_adjoint_eigen(Side::Lower)
+        .map_err(|_| HeeError::Numerical {
+            routine: "eigen",
+            reason: "sample covariance".into(),
+        })?;
     let (u, vals) = (eig.U(), eig.S().column_vector());
     // faer returns eigenvalues in ascending order.
     let mut lam: Vec<f64> = (0..d).map(|i| vals[i]).collect();
     for (rank, i) in (0..d).rev().enumerate() {
-        lam[i] = if rank < q { lam[i].max(noise_var) } else { noise_var };
+        lam[i] = if rank < q {
+            lam[i].max(noise_var)
+        } else {
+            noise_var
+        };
     }
-    let cov = Mat::from_fn(d, d, |i, j| (0..d).map(|k| u[(i, k)] * lam[k] * u[(j, k)]).sum());
+    let cov = Mat::from_fn(d, d, |i, j| {
+        (0..d).map(|k| u[(i, k)] * lam[k] * u[(j, k)]).sum()
+    });
     Gaussian::new(mean, cov)
 }
 
 /// Mean and covariance (divisor n − 1) of the rows of `samples`.
 pub fn sample_moments(samples: MatRef<'_, f64>) -> (Vec<f64>, Mat<f64>) {
     let (n, d) = (samples.nrows(), samples.ncols());
-    let mean: Vec<f64> = (0..d).map(|c| (0..n).map(|r| samples[(r, c)]).sum::<f64>() / n as f64).collect();
+    let mean: Vec<f64> = (0..d)
+        .map(|c| (0..n).map(|r| samples[(r, c)]).sum::<f64>() / n as f64)
+        .collect();
     let centred = Mat::from_fn(n, d, |r, c| samples[(r, c)] - mean[c]);
     let cov = (centred.transpose() * &centred) * (1.0 / (n as f64 - 1.0).max(1.0));
     (mean, cov)

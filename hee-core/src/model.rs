@@ -8,8 +8,8 @@
 //! plain matrix product. Public accessors also offer the transposed view,
 //! one sample per row.
 
-use faer::reborrow::{IntoConst, Reborrow, ReborrowMut};
 use faer::linalg::matmul::matmul;
+use faer::reborrow::{Reborrow, ReborrowMut};
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rand::Rng;
 
@@ -59,7 +59,11 @@ impl<T: Real> ParamGrads<T> {
                 .iter()
                 .map(|w| Mat::zeros(w.nrows(), w.ncols()))
                 .collect(),
-            biases: model.biases.iter().map(|b| vec![T::zero(); b.len()]).collect(),
+            biases: model
+                .biases
+                .iter()
+                .map(|b| vec![T::zero(); b.len()])
+                .collect(),
             energy: vec![[0.0; MAX_ENERGY_PARAMS]; model.layers.len()],
         }
     }
@@ -160,7 +164,11 @@ impl<T: Real> HeeModel<T> {
     /// Replaces W_l, checking its shape and finiteness.
     pub fn set_weight(&mut self, l: usize, w: MatRef<'_, T>) -> Result<()> {
         if l >= self.weights.len() {
-            return Err(HeeError::dims("weight index", format!("< {}", self.weights.len()), l));
+            return Err(HeeError::dims(
+                "weight index",
+                format!("< {}", self.weights.len()),
+                l,
+            ));
         }
         let (r, c) = (self.size(l), self.size(l + 1));
         if w.nrows() != r || w.ncols() != c {
@@ -252,7 +260,14 @@ impl<T: Real> HeeModel<T> {
                     zip_map(fa.rb_mut(), above, |v| f.f(v));
                     self.layer_of(fx.rb(), l + 1)
                 };
-                matmul(eta_l.rb_mut(), Accum::Replace, self.weights[l].as_ref(), fa, T::one(), Par::Seq);
+                matmul(
+                    eta_l.rb_mut(),
+                    Accum::Replace,
+                    self.weights[l].as_ref(),
+                    fa,
+                    T::one(),
+                    Par::Seq,
+                );
             } else {
                 eta_l.fill(T::zero());
             }
@@ -290,14 +305,33 @@ impl<T: Real> HeeModel<T> {
             }
             // Prediction error of the layer below: x_{k−1} − A′(η_{k−1}).
             let mut dk = self.layer_of_mut(diff.rb_mut(), k - 1);
-            zip_map2(dk.rb_mut(), self.layer_of(x, k - 1), self.layer_of(a_prime, k - 1), |a, b| a - b);
+            zip_map2(
+                dk.rb_mut(),
+                self.layer_of(x, k - 1),
+                self.layer_of(a_prime, k - 1),
+                |a, b| a - b,
+            );
             let wt = self.weights[k - 1].transpose();
             if f.is_identity() {
-                matmul(gk, Accum::Add, wt, self.layer_of(diff.rb(), k - 1), -T::one(), Par::Seq);
+                matmul(
+                    gk,
+                    Accum::Add,
+                    wt,
+                    self.layer_of(diff.rb(), k - 1),
+                    -T::one(),
+                    Par::Seq,
+                );
             } else {
                 let mut tk = self.layer_of_mut(tmp.rb_mut(), k);
-                matmul(tk.rb_mut(), Accum::Replace, wt, self.layer_of(diff.rb(), k - 1), T::one(), Par::Seq);
-                zip_apply2(gk, xk, tk.rb(), |g, xv, t| *g = *g - f.df(xv) * t);
+                matmul(
+                    tk.rb_mut(),
+                    Accum::Replace,
+                    wt,
+                    self.layer_of(diff.rb(), k - 1),
+                    T::one(),
+                    Par::Seq,
+                );
+                zip_apply2(gk, xk, tk.rb(), |g, xv, t| *g -= f.df(xv) * t);
             }
         }
     }
@@ -379,7 +413,14 @@ impl<T: Real> HeeModel<T> {
                 } else {
                     self.layer_of(fx, l + 1)
                 };
-                matmul(out.weights[l].as_mut(), Accum::Replace, dl, above.transpose(), T::one() / n, Par::Seq);
+                matmul(
+                    out.weights[l].as_mut(),
+                    Accum::Replace,
+                    dl,
+                    above.transpose(),
+                    T::one() / n,
+                    Par::Seq,
+                );
             }
         }
     }
@@ -387,7 +428,12 @@ impl<T: Real> HeeModel<T> {
     /// Ascent direction of log p for the base-energy parameters of layer l:
     /// ⟨−∂φ/∂θ(x_l) + E[∂φ/∂θ]⟩, where the expectation comes either from
     /// samples of the conditional (the interneurons ε) or from quadrature at η.
-    pub fn energy_param_grads(&self, l: usize, x: MatRef<'_, T>, reference: EnergyReference<'_, T>) -> Result<[f64; MAX_ENERGY_PARAMS]> {
+    pub fn energy_param_grads(
+        &self,
+        l: usize,
+        x: MatRef<'_, T>,
+        reference: EnergyReference<'_, T>,
+    ) -> Result<[f64; MAX_ENERGY_PARAMS]> {
         let e = self.layers[l].energy;
         let xl = self.layer_of(x, l);
         let mut g = [0.0; MAX_ENERGY_PARAMS];
@@ -395,9 +441,12 @@ impl<T: Real> HeeModel<T> {
             for i in 0..xl.nrows() {
                 let d = e.dphi_dtheta(xl[(i, j)].f64());
                 let r = match reference {
-                    EnergyReference::Samples(eps) => e.dphi_dtheta(self.layer_of(eps, l)[(i, j)].f64()),
+                    EnergyReference::Samples(eps) => {
+                        e.dphi_dtheta(self.layer_of(eps, l)[(i, j)].f64())
+                    }
                     EnergyReference::Exact(eta) => {
-                        quadrature::moments(&e, self.layer_of(eta, l)[(i, j)].f64())?.dphi_dtheta_mean
+                        quadrature::moments(&e, self.layer_of(eta, l)[(i, j)].f64())?
+                            .dphi_dtheta_mean
                     }
                 };
                 for p in 0..MAX_ENERGY_PARAMS {
@@ -482,7 +531,12 @@ pub(crate) fn zip_map<T: Real>(mut out: MatMut<'_, T>, a: MatRef<'_, T>, f: impl
 }
 
 #[inline]
-pub(crate) fn zip_map2<T: Real>(mut out: MatMut<'_, T>, a: MatRef<'_, T>, b: MatRef<'_, T>, f: impl Fn(T, T) -> T) {
+pub(crate) fn zip_map2<T: Real>(
+    mut out: MatMut<'_, T>,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    f: impl Fn(T, T) -> T,
+) {
     for j in 0..out.ncols() {
         for i in 0..out.nrows() {
             out[(i, j)] = f(a[(i, j)], b[(i, j)]);
@@ -491,7 +545,12 @@ pub(crate) fn zip_map2<T: Real>(mut out: MatMut<'_, T>, a: MatRef<'_, T>, b: Mat
 }
 
 #[inline]
-pub(crate) fn zip_apply2<T: Real>(mut out: MatMut<'_, T>, a: MatRef<'_, T>, b: MatRef<'_, T>, f: impl Fn(&mut T, T, T)) {
+pub(crate) fn zip_apply2<T: Real>(
+    mut out: MatMut<'_, T>,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    f: impl Fn(&mut T, T, T),
+) {
     for j in 0..out.ncols() {
         for i in 0..out.nrows() {
             f(&mut out[(i, j)], a[(i, j)], b[(i, j)]);

@@ -47,6 +47,22 @@ impl AffineStep {
         AffineStep { a, c, q }
     }
 
+    /// The map applied `k` times (exponentiation by squaring, O(log k)
+    /// compositions), for reading a convergence curve at sparse steps.
+    pub fn power(&self, k: u64) -> AffineStep {
+        let mut result = AffineStep::identity(self.c.len());
+        let mut base = self.clone();
+        let mut k = k;
+        while k > 0 {
+            if k & 1 == 1 {
+                result = result.then(&base);
+            }
+            base = base.then(&base);
+            k >>= 1;
+        }
+        result
+    }
+
     /// Moments after one application.
     pub fn propagate(&self, mean: &[f64], cov: &Mat<f64>) -> (Vec<f64>, Mat<f64>) {
         let m = add(&matvec(&self.a, mean), &self.c);
@@ -56,7 +72,9 @@ impl AffineStep {
 }
 
 fn matvec(a: &Mat<f64>, v: &[f64]) -> Vec<f64> {
-    (0..a.nrows()).map(|i| (0..a.ncols()).map(|j| a[(i, j)] * v[j]).sum()).collect()
+    (0..a.nrows())
+        .map(|i| (0..a.ncols()).map(|j| a[(i, j)] * v[j]).sum())
+        .collect()
 }
 
 fn add(a: &[f64], b: &[f64]) -> Vec<f64> {
@@ -104,10 +122,17 @@ pub struct MomentRecursion {
 
 impl MomentRecursion {
     /// Builds the recursion for `kind` with `config` on `model`, given x₀.
-    pub fn new(model: &LinearGaussian, config: &NeuralConfig, kind: KernelKind, x0: &[f64]) -> Result<Self> {
+    pub fn new(
+        model: &LinearGaussian,
+        config: &NeuralConfig,
+        kind: KernelKind,
+        x0: &[f64],
+    ) -> Result<Self> {
         config.validate()?;
         if config.observed != Observed::Clamped {
-            return Err(HeeError::Unsupported("moment recursion is for clamped x0".into()));
+            return Err(HeeError::Unsupported(
+                "moment recursion is for clamped x0".into(),
+            ));
         }
         let interneurons = matches!(config.a_prime, APrime::Interneurons(_));
         let top = model.n_layers() - 1;
@@ -184,7 +209,10 @@ impl MomentRecursion {
         for _ in 0..64 {
             p = &p + &a * &p * a.transpose();
             a = &a * &a;
-            let norm: f64 = (0..dim).flat_map(|i| (0..dim).map(move |j| (i, j))).map(|(i, j)| a[(i, j)].abs()).fold(0.0, f64::max);
+            let norm: f64 = (0..dim)
+                .flat_map(|i| (0..dim).map(move |j| (i, j)))
+                .map(|(i, j)| a[(i, j)].abs())
+                .fold(0.0, f64::max);
             if !norm.is_finite() || norm > 1e12 {
                 return Err(HeeError::Numerical {
                     routine: "moment recursion",
@@ -197,7 +225,8 @@ impl MomentRecursion {
         }
         Err(HeeError::Numerical {
             routine: "moment recursion",
-            reason: "stationary covariance did not converge (mixing too slow for 2^64 steps)".into(),
+            reason: "stationary covariance did not converge (mixing too slow for 2^64 steps)"
+                .into(),
         })
     }
 

@@ -132,7 +132,7 @@ pub fn unit_moments(energy: &BaseEnergy, eta: f64) -> Result<UnitMoments> {
     for &(a, b, _) in &stack {
         z_guess += gk15(&f, a, b).0[0];
     }
-    if !(z_guess > 0.0) {
+    if z_guess.is_nan() || z_guess <= 0.0 {
         return Err(HeeError::Numerical {
             routine: "quadrature",
             reason: format!("zero mass for {} at eta = {eta}", energy.name()),

@@ -32,12 +32,25 @@ fn exact_state_gradient(m: &HeeModel<f64>, x: &Mat<f64>, first_free: usize) -> M
     let (mut diff, mut tmp, mut grad) = (Mat::zeros(n, b), Mat::zeros(n, b), Mat::zeros(n, b));
     m.natural_params(x.as_ref(), fx.as_mut(), eta.as_mut());
     m.exact_a_prime(eta.as_ref(), ap.as_mut()).unwrap();
-    m.state_gradient(x.as_ref(), eta.as_ref(), ap.as_ref(), first_free, diff.as_mut(), tmp.as_mut(), grad.as_mut());
+    m.state_gradient(
+        x.as_ref(),
+        eta.as_ref(),
+        ap.as_ref(),
+        first_free,
+        diff.as_mut(),
+        tmp.as_mut(),
+        grad.as_mut(),
+    );
     grad
 }
 
 fn model_strategy() -> impl Strategy<Value = (u64, Vec<usize>, Vec<u8>, u8)> {
-    (any::<u64>(), prop::collection::vec(1usize..4, 2..=4), prop::collection::vec(0u8..3, 4), 0u8..3)
+    (
+        any::<u64>(),
+        prop::collection::vec(1usize..4, 2..=4),
+        prop::collection::vec(0u8..3, 4),
+        0u8..3,
+    )
 }
 
 proptest! {

@@ -50,16 +50,32 @@ fn interneuron_bias(lg: &LinearGaussian, tau_ratio: f64) -> f64 {
     2.0 * tau_ratio * worst
 }
 
-fn check_against_exact(est: &EnsembleEstimate, post: &Gaussian, stat: &Gaussian) -> Result<(), TestCaseError> {
+fn check_against_exact(
+    est: &EnsembleEstimate,
+    post: &Gaussian,
+    stat: &Gaussian,
+) -> Result<(), TestCaseError> {
     let d = post.dim();
     for i in 0..d {
         let bias = (stat.mean[i] - post.mean[i]).abs();
         let err = (est.mean[i] - post.mean[i]).abs();
-        prop_assert!(err <= bias + 6.0 * est.mean_se[i], "mean[{i}]: {} vs exact {} (bias {bias:.2e}, se {:.2e})", est.mean[i], post.mean[i], est.mean_se[i]);
+        prop_assert!(
+            err <= bias + 6.0 * est.mean_se[i],
+            "mean[{i}]: {} vs exact {} (bias {bias:.2e}, se {:.2e})",
+            est.mean[i],
+            post.mean[i],
+            est.mean_se[i]
+        );
         for j in 0..d {
             let bias = (stat.cov[(i, j)] - post.cov[(i, j)]).abs();
             let err = (est.cov[(i, j)] - post.cov[(i, j)]).abs();
-            prop_assert!(err <= bias + 6.0 * est.cov_se[(i, j)], "cov[{i},{j}]: {} vs exact {} (bias {bias:.2e}, se {:.2e})", est.cov[(i, j)], post.cov[(i, j)], est.cov_se[(i, j)]);
+            prop_assert!(
+                err <= bias + 6.0 * est.cov_se[(i, j)],
+                "cov[{i},{j}]: {} vs exact {} (bias {bias:.2e}, se {:.2e})",
+                est.cov[(i, j)],
+                post.cov[(i, j)],
+                est.cov_se[(i, j)]
+            );
         }
     }
     Ok(())
@@ -77,7 +93,13 @@ fn setup(seed: u64, sizes: &[usize]) -> (hee_core::HeeModel<f32>, LinearGaussian
     (m64.cast::<f32>(), lg, x0)
 }
 
-fn run_case(seed: u64, sizes: &[usize], a_prime: APrime, chains: usize, steps: usize) -> Result<(), TestCaseError> {
+fn run_case(
+    seed: u64,
+    sizes: &[usize],
+    a_prime: APrime,
+    chains: usize,
+    steps: usize,
+) -> Result<(), TestCaseError> {
     let (model, lg, x0) = setup(seed, sizes);
     let post = lg.posterior(&x0).unwrap();
     let mut cfg: NeuralConfig = config_for(&lg, H_LMAX);
@@ -90,9 +112,22 @@ fn run_case(seed: u64, sizes: &[usize], a_prime: APrime, chains: usize, steps: u
         bound += interneuron_bias(&lg, c.tau_ratio);
     }
     let bias = rel_spectral(&stat.cov, &post.cov);
-    prop_assert!(bias <= bound, "stationary covariance bias {bias:.4} exceeds bound {bound:.4}");
-    let mean_bias = stat.whiten(&stat.mean.iter().zip(&post.mean).map(|(a, b)| a - b).collect::<Vec<_>>());
-    prop_assert!(mean_bias.iter().all(|v| v.abs() < 1e-6), "mean bias {mean_bias:?}");
+    prop_assert!(
+        bias <= bound,
+        "stationary covariance bias {bias:.4} exceeds bound {bound:.4}"
+    );
+    let mean_bias = stat.whiten(
+        &stat
+            .mean
+            .iter()
+            .zip(&post.mean)
+            .map(|(a, b)| a - b)
+            .collect::<Vec<_>>(),
+    );
+    prop_assert!(
+        mean_bias.iter().all(|v| v.abs() < 1e-6),
+        "mean bias {mean_bias:?}"
+    );
     // Burn-in: 12 relaxation times of the slowest mode.
     let (lo, _) = precision_range(&lg);
     let burn_in = (12.0 / (cfg.h() * lo)).ceil() as usize;
@@ -148,20 +183,40 @@ fn transient_case(seed: u64, a_prime: APrime) {
     let data = Mat::<f32>::from_fn(n, model.size(0), |_, j| x0[j] as f32);
     let mut streams = hee_core::RowStreams::new(seed, n);
     use hee_core::Dynamics;
-    let mut state = kernel.init(&model, Some(data.as_ref()), Some(xi.as_ref()), n, &mut streams).unwrap();
+    let mut state = kernel
+        .init(
+            &model,
+            Some(data.as_ref()),
+            Some(xi.as_ref()),
+            n,
+            &mut streams,
+        )
+        .unwrap();
     let mut ws = hee_core::Workspace::new(&model, n, cfg.chunk);
     for _ in 0..t {
-        kernel.step(&model, &mut streams, &mut state, &mut ws).unwrap();
+        kernel
+            .step(&model, &mut streams, &mut state, &mut ws)
+            .unwrap();
     }
     let samples = Mat::<f64>::from_fn(n, d, |r, c| state.x[(model.size(0) + c, r)] as f64);
     let (sm, sc) = hee_core::linear_gaussian::sample_moments(samples.as_ref());
     let nf = n as f64;
     for i in 0..d {
         let tol = 6.0 * (p[(i, i)] / nf).sqrt() + 1e-4;
-        assert!((sm[i] - m[i]).abs() < tol, "mean[{i}] {} vs recursion {} (tol {tol:.3e})", sm[i], m[i]);
+        assert!(
+            (sm[i] - m[i]).abs() < tol,
+            "mean[{i}] {} vs recursion {} (tol {tol:.3e})",
+            sm[i],
+            m[i]
+        );
         for j in 0..d {
             let tol = 6.0 * ((p[(i, i)] * p[(j, j)] + p[(i, j)].powi(2)) / nf).sqrt() + 1e-4;
-            assert!((sc[(i, j)] - p[(i, j)]).abs() < tol, "cov[{i},{j}] {} vs recursion {} (tol {tol:.3e})", sc[(i, j)], p[(i, j)]);
+            assert!(
+                (sc[(i, j)] - p[(i, j)]).abs() < tol,
+                "cov[{i},{j}] {} vs recursion {} (tol {tol:.3e})",
+                sc[(i, j)],
+                p[(i, j)]
+            );
         }
     }
 }

@@ -2,16 +2,39 @@
 //! and different for different seeds.
 
 use faer::Mat;
-use hee_core::{APrime, BaseEnergy, Dynamics, HeeModel, InterneuronConfig, Langevin, LayerSpec, NeuralConfig, Nonlinearity, RowStreams, Workspace};
+use hee_core::{
+    APrime, BaseEnergy, Dynamics, HeeModel, InterneuronConfig, Langevin, LayerSpec, NeuralConfig,
+    Nonlinearity, RowStreams, Workspace,
+};
 use rand::SeedableRng;
 
 fn run(seed: u64, threads: usize) -> Vec<f32> {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
     pool.install(|| {
         let specs = [
-            LayerSpec { size: 20, energy: BaseEnergy::gaussian(1.0) },
-            LayerSpec { size: 12, energy: BaseEnergy::SmoothLaplace { sigma: 1.0, lambda: 0.5, delta: 0.3 } },
-            LayerSpec { size: 6, energy: BaseEnergy::StudentT { sigma: 1.0, weight: 0.5, nu: 3.0 } },
+            LayerSpec {
+                size: 20,
+                energy: BaseEnergy::gaussian(1.0),
+            },
+            LayerSpec {
+                size: 12,
+                energy: BaseEnergy::SmoothLaplace {
+                    sigma: 1.0,
+                    lambda: 0.5,
+                    delta: 0.3,
+                },
+            },
+            LayerSpec {
+                size: 6,
+                energy: BaseEnergy::StudentT {
+                    sigma: 1.0,
+                    weight: 0.5,
+                    nu: 3.0,
+                },
+            },
         ];
         let mut m = HeeModel::<f32>::new(&specs, Nonlinearity::Tanh).unwrap();
         m.randomize_weights(&mut rand_chacha::ChaCha8Rng::seed_from_u64(1), 1.0);
@@ -22,7 +45,9 @@ fn run(seed: u64, threads: usize) -> Vec<f32> {
         let b = 70;
         let data = Mat::<f32>::from_fn(b, 20, |r, j| ((r * 7 + j) % 5) as f32 * 0.3);
         let mut streams = RowStreams::new(seed, b);
-        let mut st = k.init(&m, Some(data.as_ref()), None, b, &mut streams).unwrap();
+        let mut st = k
+            .init(&m, Some(data.as_ref()), None, b, &mut streams)
+            .unwrap();
         let mut ws = Workspace::new(&m, b, c.chunk);
         for _ in 0..50 {
             k.step(&m, &mut streams, &mut st, &mut ws).unwrap();
@@ -42,7 +67,10 @@ fn run(seed: u64, threads: usize) -> Vec<f32> {
 fn bit_identical_across_thread_counts() {
     let one = run(42, 1);
     let two = run(42, 2);
-    assert!(one.iter().zip(&two).all(|(a, b)| a.to_bits() == b.to_bits()));
+    assert!(one
+        .iter()
+        .zip(&two)
+        .all(|(a, b)| a.to_bits() == b.to_bits()));
     let other = run(43, 2);
     assert!(one.iter().zip(&other).any(|(a, b)| a != b));
 }

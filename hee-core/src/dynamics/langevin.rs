@@ -3,7 +3,7 @@
 //! τ dx = −∂U/∂x dt + √(2τ) dW, discretised by Euler–Maruyama:
 //! x ← x − h ∂U/∂x + √(2h) ξ with h = Δt/τ.
 
-use faer::reborrow::{IntoConst, Reborrow, ReborrowMut};
+use faer::reborrow::ReborrowMut;
 use faer::{MatMut, MatRef};
 use rand_chacha::ChaCha8Rng;
 

@@ -22,7 +22,7 @@ pub mod langevin;
 
 pub use langevin::Langevin;
 
-use faer::reborrow::{IntoConst, Reborrow, ReborrowMut};
+use faer::reborrow::{Reborrow, ReborrowMut};
 use faer::{Mat, MatMut, MatRef};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -320,19 +320,37 @@ pub trait Dynamics<T: Real>: Sync {
             streams.rngs.par_chunks_mut(c),
             ws.partial.par_iter_mut(),
         );
-        chunks.into_par_iter().try_for_each(
-            |(mut x, mut eta, mut ap, eps, aux, buf, rngs, partial)| -> Result<()> {
-                let s = split_scratch(buf, n);
-                let ChunkScratch { mut fx, diff, tmp, mut grad } = s;
-                model.state_gradient(x.rb(), eta.rb(), ap.rb(), first_free, diff, tmp, grad.rb_mut());
-                *partial = sum_sq(grad.rb().subrows(model.offset(first_free), n - model.offset(first_free)));
-                self.update_chunk(model, x.rb_mut(), aux, grad.rb(), rngs);
-                check_chunk(model, x.rb(), first_free, 0)?;
-                model.natural_params(x.rb(), fx.rb_mut(), eta.rb_mut());
-                refresh_all(model, &kinds, eta.rb(), eps, ap.rb_mut(), h_eps, k, rngs)
-            },
-        )
-        .map_err(|e| stamp_step(e, state.step + 1, model, cfg))?;
+        chunks
+            .into_par_iter()
+            .try_for_each(
+                |(mut x, mut eta, mut ap, eps, aux, buf, rngs, partial)| -> Result<()> {
+                    let s = split_scratch(buf, n);
+                    let ChunkScratch {
+                        mut fx,
+                        diff,
+                        tmp,
+                        mut grad,
+                    } = s;
+                    model.state_gradient(
+                        x.rb(),
+                        eta.rb(),
+                        ap.rb(),
+                        first_free,
+                        diff,
+                        tmp,
+                        grad.rb_mut(),
+                    );
+                    *partial = sum_sq(
+                        grad.rb()
+                            .subrows(model.offset(first_free), n - model.offset(first_free)),
+                    );
+                    self.update_chunk(model, x.rb_mut(), aux, grad.rb(), rngs);
+                    check_chunk(model, x.rb(), first_free, 0)?;
+                    model.natural_params(x.rb(), fx.rb_mut(), eta.rb_mut());
+                    refresh_all(model, &kinds, eta.rb(), eps, ap.rb_mut(), h_eps, k, rngs)
+                },
+            )
+            .map_err(|e| stamp_step(e, state.step + 1, model, cfg))?;
         state.step += 1;
         let mean_sq_grad = ws.partial.iter().sum::<f64>() / state.batch() as f64;
         Ok(StepInfo {
@@ -366,8 +384,12 @@ pub fn check_interneuron_stability<T: Real>(model: &HeeModel<T>, cfg: &NeuralCon
 /// Refreshes of the A′ estimators performed by `init`.
 pub const INIT_REFRESHES: usize = 5;
 
-
-fn stamp_step<T: Real>(e: HeeError, step: u64, model: &HeeModel<T>, cfg: &NeuralConfig) -> HeeError {
+fn stamp_step<T: Real>(
+    e: HeeError,
+    step: u64,
+    model: &HeeModel<T>,
+    cfg: &NeuralConfig,
+) -> HeeError {
     match e {
         HeeError::Diverged { layer, .. } => HeeError::Diverged {
             step,
@@ -415,7 +437,12 @@ fn split_scratch<T>(buf: MatMut<'_, T>, n: usize) -> ChunkScratch<'_, T> {
     let (fx, rest) = buf.split_at_row_mut(n);
     let (diff, rest) = rest.split_at_row_mut(n);
     let (tmp, grad) = rest.split_at_row_mut(n);
-    ChunkScratch { fx, diff, tmp, grad }
+    ChunkScratch {
+        fx,
+        diff,
+        tmp,
+        grad,
+    }
 }
 
 fn sum_sq<T: Real>(m: MatRef<'_, T>) -> f64 {
@@ -429,7 +456,12 @@ fn sum_sq<T: Real>(m: MatRef<'_, T>) -> f64 {
     s
 }
 
-fn check_chunk<T: Real>(model: &HeeModel<T>, x: MatRef<'_, T>, first_free: usize, step: u64) -> Result<()> {
+fn check_chunk<T: Real>(
+    model: &HeeModel<T>,
+    x: MatRef<'_, T>,
+    first_free: usize,
+    step: u64,
+) -> Result<()> {
     for l in first_free..model.n_layers() {
         let xl = model.layer_of(x, l);
         for j in 0..xl.ncols() {
@@ -447,7 +479,11 @@ fn check_chunk<T: Real>(model: &HeeModel<T>, x: MatRef<'_, T>, first_free: usize
     Ok(())
 }
 
-fn check_batch<T: Real>(state: &SamplerState<T>, ws: &Workspace<T>, streams: &RowStreams) -> Result<()> {
+fn check_batch<T: Real>(
+    state: &SamplerState<T>,
+    ws: &Workspace<T>,
+    streams: &RowStreams,
+) -> Result<()> {
     let b = state.batch();
     if streams.len() != b {
         return Err(HeeError::dims("streams", b, streams.len()));
@@ -463,7 +499,11 @@ fn check_batch<T: Real>(state: &SamplerState<T>, ws: &Workspace<T>, streams: &Ro
 }
 
 /// Copies observations (one sample per row) into layer 0 of a stacked state.
-pub fn set_observed<T: Real>(model: &HeeModel<T>, x: &mut Mat<T>, data: MatRef<'_, T>) -> Result<()> {
+pub fn set_observed<T: Real>(
+    model: &HeeModel<T>,
+    x: &mut Mat<T>,
+    data: MatRef<'_, T>,
+) -> Result<()> {
     let b = x.ncols();
     if data.nrows() != b || data.ncols() != model.size(0) {
         return Err(HeeError::dims(
@@ -473,7 +513,9 @@ pub fn set_observed<T: Real>(model: &HeeModel<T>, x: &mut Mat<T>, data: MatRef<'
         ));
     }
     crate::model::check_finite("data", data)?;
-    model.layer_of_mut(x.as_mut(), 0).copy_from(data.transpose());
+    model
+        .layer_of_mut(x.as_mut(), 0)
+        .copy_from(data.transpose());
     Ok(())
 }
 
@@ -492,6 +534,9 @@ pub fn clamp_data<T: Real, D: Dynamics<T> + ?Sized>(
 }
 
 /// Resolved A′ estimators, re-exported for kernels outside this module.
-pub fn resolved_kinds<T: Real>(cfg: &NeuralConfig, model: &HeeModel<T>) -> Result<Vec<LayerAPrime>> {
+pub fn resolved_kinds<T: Real>(
+    cfg: &NeuralConfig,
+    model: &HeeModel<T>,
+) -> Result<Vec<LayerAPrime>> {
     cfg.a_prime.resolve(model)
 }

@@ -47,7 +47,9 @@ pub fn random_model(seed: u64, sizes: &[usize], kinds: &[u8], f: Nonlinearity) -
     let mut m = HeeModel::new(&specs, f).unwrap();
     m.randomize_weights(&mut rng, 0.8);
     for l in 0..m.n_layers() {
-        let b: Vec<f64> = (0..m.size(l)).map(|_| rng.random_range(-0.5..0.5)).collect();
+        let b: Vec<f64> = (0..m.size(l))
+            .map(|_| rng.random_range(-0.5..0.5))
+            .collect();
         m.set_bias(l, &b).unwrap();
     }
     m
@@ -68,7 +70,9 @@ pub fn linear_gaussian_model(seed: u64, sizes: &[usize], scale: f64) -> HeeModel
     let mut m = HeeModel::new(&specs, Nonlinearity::Identity).unwrap();
     m.randomize_weights(&mut rng, scale);
     for l in 0..m.n_layers() {
-        let b: Vec<f64> = (0..m.size(l)).map(|_| rng.random_range(-0.5..0.5)).collect();
+        let b: Vec<f64> = (0..m.size(l))
+            .map(|_| rng.random_range(-0.5..0.5))
+            .collect();
         m.set_bias(l, &b).unwrap();
     }
     m
@@ -111,17 +115,23 @@ pub fn ensemble_estimate<D: Dynamics<f32>>(
     let d = model.total_size() - n0;
     let data = Mat::<f32>::from_fn(chains, n0, |_, j| x0[j] as f32);
     let mut streams = RowStreams::new(seed, chains);
-    let mut state = dynamics.init(model, Some(data.as_ref()), None, chains, &mut streams).unwrap();
+    let mut state = dynamics
+        .init(model, Some(data.as_ref()), None, chains, &mut streams)
+        .unwrap();
     let mut ws = Workspace::new(model, chains, dynamics.config().chunk);
     for _ in 0..burn_in {
-        dynamics.step(model, &mut streams, &mut state, &mut ws).unwrap();
+        dynamics
+            .step(model, &mut streams, &mut state, &mut ws)
+            .unwrap();
     }
     let per = chains / groups;
     let mut s1 = vec![vec![0.0f64; d]; groups];
     let mut s2 = vec![Mat::<f64>::zeros(d, d); groups];
     let mut v = vec![0.0f64; d];
     for _ in 0..steps {
-        dynamics.step(model, &mut streams, &mut state, &mut ws).unwrap();
+        dynamics
+            .step(model, &mut streams, &mut state, &mut ws)
+            .unwrap();
         for g in 0..groups {
             for c in g * per..(g + 1) * per {
                 for (i, vi) in v.iter_mut().enumerate() {
@@ -149,20 +159,40 @@ pub fn ensemble_estimate<D: Dynamics<f32>>(
         covs.push(c);
     }
     let gf = groups as f64;
-    let mean: Vec<f64> = (0..d).map(|i| means.iter().map(|m| m[i]).sum::<f64>() / gf).collect();
-    let mean_se: Vec<f64> = (0..d)
-        .map(|i| (means.iter().map(|m| (m[i] - mean[i]).powi(2)).sum::<f64>() / (gf - 1.0) / gf).sqrt())
+    let mean: Vec<f64> = (0..d)
+        .map(|i| means.iter().map(|m| m[i]).sum::<f64>() / gf)
         .collect();
-    let cov = Mat::from_fn(d, d, |i, j| covs.iter().map(|c| c[(i, j)]).sum::<f64>() / gf);
-    let cov_se = Mat::from_fn(d, d, |i, j| {
-        (covs.iter().map(|c| (c[(i, j)] - cov[(i, j)]).powi(2)).sum::<f64>() / (gf - 1.0) / gf).sqrt()
+    let mean_se: Vec<f64> = (0..d)
+        .map(|i| {
+            (means.iter().map(|m| (m[i] - mean[i]).powi(2)).sum::<f64>() / (gf - 1.0) / gf).sqrt()
+        })
+        .collect();
+    let cov = Mat::from_fn(d, d, |i, j| {
+        covs.iter().map(|c| c[(i, j)]).sum::<f64>() / gf
     });
-    EnsembleEstimate { mean, mean_se, cov, cov_se }
+    let cov_se = Mat::from_fn(d, d, |i, j| {
+        (covs
+            .iter()
+            .map(|c| (c[(i, j)] - cov[(i, j)]).powi(2))
+            .sum::<f64>()
+            / (gf - 1.0)
+            / gf)
+            .sqrt()
+    });
+    EnsembleEstimate {
+        mean,
+        mean_se,
+        cov,
+        cov_se,
+    }
 }
 
 /// Extreme eigenvalues of the posterior precision of a linear-gaussian model.
 pub fn precision_range(lg: &LinearGaussian) -> (f64, f64) {
-    let ev = lg.precision().self_adjoint_eigenvalues(faer::Side::Lower).unwrap();
+    let ev = lg
+        .precision()
+        .self_adjoint_eigenvalues(faer::Side::Lower)
+        .unwrap();
     let lo = ev.iter().cloned().fold(f64::INFINITY, f64::min);
     let hi = ev.iter().cloned().fold(0.0, f64::max);
     (lo, hi)

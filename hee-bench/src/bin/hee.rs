@@ -1,0 +1,120 @@
+//! `hee`: run the experiments of the HEE reproduction.
+//!
+//! Every failure prints one line on stderr, `hee: <what went wrong>`, and
+//! exits with a non-zero status; there are no backtraces.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use hee_bench::experiments::{sampler_check, RunOptions};
+use hee_bench::CliError;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "hee",
+    version,
+    about = "Hierarchical exponential-family energy-based models: experiments"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run one of the paper's experiments and write its results.
+    Reproduce {
+        /// Which experiment.
+        experiment: Experiment,
+        /// A smaller, faster run (minutes, not tens of minutes).
+        #[arg(long)]
+        quick: bool,
+        /// Output directory [default: results/<experiment>].
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Master seed; a run is a function of it.
+        #[arg(long, default_value_t = 20231012)]
+        seed: u64,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum Experiment {
+    /// Plain Langevin (analytic and interneuron A′) against exact posteriors.
+    SamplerCheck,
+}
+
+impl Experiment {
+    fn dir_name(self) -> &'static str {
+        match self {
+            Experiment::SamplerCheck => "sampler-check",
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Reproduce {
+            experiment,
+            quick,
+            out,
+            seed,
+        } => {
+            let out = out.unwrap_or_else(|| PathBuf::from("results").join(experiment.dir_name()));
+            // Fail before the work if the results cannot be written.
+            hee_eval::report::prepare_dir(&out)?;
+            let opts = RunOptions { quick, seed, out };
+            let mut progress = |line: &str| eprintln!("{line}");
+            let written = match experiment {
+                Experiment::SamplerCheck => {
+                    let r = sampler_check::run(&opts, &mut progress)?;
+                    sampler_check::write(&opts, &r)?
+                }
+            };
+            for p in written {
+                println!("wrote {}", p.display());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                let _ = e.print();
+                return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                    ExitCode::from(2)
+                } else {
+                    ExitCode::SUCCESS
+                };
+            }
+            // clap renders several lines; keep the first, which names the
+            // offending argument and value.
+            let text = e.to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
+            eprintln!("hee: {first} (see 'hee --help')");
+            return ExitCode::from(2);
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hee: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

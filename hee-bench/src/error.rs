@@ -1,0 +1,14 @@
+//! Errors of the `hee` program: each prints as one line.
+
+use thiserror::Error;
+
+/// Everything the `hee` program can fail with.
+#[derive(Debug, Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Model(#[from] hee_core::HeeError),
+    #[error("{0}")]
+    Output(#[from] hee_eval::EvalError),
+    #[error("{0}")]
+    Usage(String),
+}

@@ -1,0 +1,15 @@
+//! # hee-eval
+//!
+//! Measuring what hee's samplers and models do:
+//! * [`diagnostics`]: errors of an estimated gaussian against an exact one
+//!   (standardised mean error, relative covariance error, KL), and the
+//!   integrated autocorrelation time / effective sample size as Stan and
+//!   ArviZ define them;
+//! * [`plot`]: line plots rendered to PNG (font vendored, no system fonts);
+//! * [`report`]: result files written atomically (temporary file, then rename).
+
+pub mod diagnostics;
+pub mod plot;
+pub mod report;
+
+pub use report::EvalError;

@@ -1,0 +1,190 @@
+//! Line plots on log–log axes rendered to PNG with plotters, one panel per
+//! case. The font (DejaVu Sans) is compiled in so that plots look the same on
+//! every machine and need no system fonts.
+
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+use crate::report::{write_atomic, EvalError};
+
+static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+static REGISTER: Once = Once::new();
+
+fn register_font() {
+    REGISTER.call_once(|| {
+        // The bytes are the TrueType font shipped with this crate.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+/// How a curve is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    Solid,
+    Dashed,
+    Dotted,
+}
+
+/// One curve.
+#[derive(Debug, Clone)]
+pub struct Series {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+    /// Index into the palette.
+    pub color: usize,
+    pub line: LineKind,
+}
+
+/// One panel: a title and its curves.
+#[derive(Debug, Clone)]
+pub struct Panel {
+    pub title: String,
+    pub series: Vec<Series>,
+}
+
+/// A figure of panels on a grid, each with logarithmic x and y axes.
+#[derive(Debug, Clone)]
+pub struct Figure {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub panels: Vec<Panel>,
+    pub columns: usize,
+}
+
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+];
+
+fn bounds(panel: &Panel) -> (f64, f64, f64, f64) {
+    let (mut x0, mut x1, mut y0, mut y1) = (
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    );
+    for &(x, y) in panel.series.iter().flat_map(|s| s.points.iter()) {
+        if x > 0.0 && y > 0.0 && x.is_finite() && y.is_finite() {
+            x0 = x0.min(x);
+            x1 = x1.max(x);
+            y0 = y0.min(y);
+            y1 = y1.max(y);
+        }
+    }
+    if !x0.is_finite() {
+        return (1.0, 10.0, 1e-3, 1.0);
+    }
+    if x1 <= x0 {
+        x1 = x0 * 10.0;
+    }
+    if y1 <= y0 {
+        y1 = y0 * 10.0;
+    }
+    (x0, x1 * 1.05, y0 * 0.7, y1 * 1.4)
+}
+
+fn draw_panel(
+    area: &DrawingArea<BitMapBackend<'_>, Shift>,
+    fig: &Figure,
+    panel: &Panel,
+) -> Result<(), String> {
+    let (x0, x1, y0, y1) = bounds(panel);
+    let mut chart = ChartBuilder::on(area)
+        .caption(&panel.title, ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc(&fig.x_label)
+        .y_desc(&fig.y_label)
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    for s in &panel.series {
+        let color = PALETTE[s.color % PALETTE.len()];
+        let pts: Vec<(f64, f64)> = s
+            .points
+            .iter()
+            .copied()
+            .filter(|p| p.0 > 0.0 && p.1 > 0.0 && p.1.is_finite())
+            .collect();
+        let style = ShapeStyle::from(&color).stroke_width(2);
+        let anno = match s.line {
+            LineKind::Solid => chart.draw_series(LineSeries::new(pts, style)),
+            LineKind::Dashed => chart.draw_series(DashedLineSeries::new(pts, 8, 5, style)),
+            LineKind::Dotted => chart.draw_series(DashedLineSeries::new(pts, 2, 4, style)),
+        }
+        .map_err(|e| e.to_string())?;
+        let line = s.line;
+        anno.label(s.label.clone()).legend(move |(x, y)| {
+            let st = ShapeStyle::from(&color).stroke_width(2);
+            match line {
+                LineKind::Solid => PathElement::new(vec![(x, y), (x + 22, y)], st),
+                _ => PathElement::new(vec![(x, y), (x + 6, y)], st),
+            }
+        });
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 12))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+impl Figure {
+    /// Renders the figure (each panel `panel_w`×`panel_h` pixels) and writes
+    /// the PNG atomically.
+    pub fn write_png(&self, path: &Path, panel_w: u32, panel_h: u32) -> Result<(), EvalError> {
+        register_font();
+        let enc = |reason: String| EvalError::Encode {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let cols = self.columns.clamp(1, self.panels.len().max(1));
+        let rows = self.panels.len().div_ceil(cols).max(1);
+        let title_h = 40;
+        let (w, h) = (panel_w * cols as u32, panel_h * rows as u32 + title_h);
+        let mut buf = vec![255u8; (w * h * 3) as usize];
+        {
+            let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+            root.fill(&WHITE).map_err(|e| enc(e.to_string()))?;
+            let root = root
+                .titled(&self.title, ("sans-serif", 22))
+                .map_err(|e| enc(e.to_string()))?;
+            let areas = root.split_evenly((rows, cols));
+            for (panel, area) in self.panels.iter().zip(areas.iter()) {
+                draw_panel(area, self, panel).map_err(enc)?;
+            }
+            root.present().map_err(|e| enc(e.to_string()))?;
+        }
+        let mut png_bytes = Vec::new();
+        {
+            let mut encoder = png::Encoder::new(&mut png_bytes, w, h);
+            encoder.set_color(png::ColorType::Rgb);
+            encoder.set_depth(png::BitDepth::Eight);
+            let mut writer = encoder.write_header().map_err(|e| enc(e.to_string()))?;
+            writer
+                .write_image_data(&buf)
+                .map_err(|e| enc(e.to_string()))?;
+        }
+        write_atomic(path, &png_bytes)
+    }
+}

@@ -1,0 +1,56 @@
+//! ESS/IACT against the exact AR(1) value, and the gaussian error measures
+//! on known cases.
+
+use faer::Mat;
+use hee_core::linear_gaussian::Gaussian;
+use hee_eval::diagnostics::{iact, moment_errors};
+use rand::SeedableRng;
+use rand_distr::{Distribution, StandardNormal};
+
+/// AR(1) x_t = φ x_{t−1} + √(1−φ²) ξ has IACT (1+φ)/(1−φ). With 4 chains of
+/// 100k draws the estimator's relative standard error is about
+/// √(2·(2·τ)/N_total)… a few percent for τ = 19; we allow 10%.
+#[test]
+fn iact_matches_ar1() {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    for phi in [0.0, 0.5, 0.9] {
+        let chains: Vec<Vec<f64>> = (0..4)
+            .map(|_| {
+                let mut x: f64 = StandardNormal.sample(&mut rng);
+                (0..100_000)
+                    .map(|_| {
+                        let xi: f64 = StandardNormal.sample(&mut rng);
+                        x = phi * x + (1.0f64 - phi * phi).sqrt() * xi;
+                        x
+                    })
+                    .collect()
+            })
+            .collect();
+        let exact = (1.0 + phi) / (1.0 - phi);
+        let est = iact(&chains).unwrap();
+        assert!(
+            (est / exact - 1.0).abs() < 0.1,
+            "phi {phi}: iact {est} vs {exact}"
+        );
+    }
+}
+
+#[test]
+fn moment_errors_on_known_cases() {
+    let exact = Gaussian::new(
+        vec![1.0, -1.0],
+        Mat::from_fn(2, 2, |i, j| if i == j { 4.0 } else { 0.0 }),
+    )
+    .unwrap();
+    // Exact estimate: all errors zero.
+    let e = moment_errors(&exact.mean, &exact.cov, &exact).unwrap();
+    assert!(e.mean_rel_err.abs() < 1e-12 && e.cov_rel_err.abs() < 1e-12 && e.kl.abs() < 1e-12);
+    // Mean off by one standard deviation (2) in one coordinate: √(1/2).
+    let e = moment_errors(&[3.0, -1.0], &exact.cov, &exact).unwrap();
+    assert!((e.mean_rel_err - 0.5f64.sqrt()).abs() < 1e-12);
+    assert!((e.kl - 0.5).abs() < 1e-12);
+    // Covariance doubled: relative error 1, KL = ½(2·2 − 2 − 2 ln 2) per the formula.
+    let e = moment_errors(&exact.mean, &(&exact.cov * faer::Scale(2.0)), &exact).unwrap();
+    assert!((e.cov_rel_err - 1.0).abs() < 1e-12);
+    assert!((e.kl - 0.5 * (4.0 - 2.0 - 2.0 * 2f64.ln())).abs() < 1e-12);
+}

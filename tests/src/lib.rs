@@ -1,0 +1,2 @@
+//! Cross-crate integration and property tests live in `tests/`; this crate
+//! has no library code of its own.
