@@ -22,7 +22,8 @@ pub mod scalar;
 
 pub use aprime::{APrime, InterneuronConfig};
 pub use dynamics::{
-    Dynamics, Langevin, NeuralConfig, Observed, RowStreams, SamplerState, StepInfo, Workspace,
+    Adaptation, CurvatureRange, Dynamics, Langevin, NeuralConfig, Observed, RowStreams, SamplerState,
+    StepInfo, Workspace,
 };
 pub use energy::BaseEnergy;
 pub use error::{HeeError, Result};

@@ -86,6 +86,10 @@ fn add(a: &[f64], b: &[f64]) -> Vec<f64> {
 pub enum KernelKind {
     /// Plain Langevin, x ← x − h ∂U/∂x + √(2h) ξ.
     Plain,
+    /// Adaptation dynamics with time constant τ_a and strength g:
+    /// x ← x − h(∂U/∂x + a) + √(2h) ξ_x,
+    /// a ← a + (Δt/τ_a)(−a + g ∂U/∂x) + (√(2gτΔt)/τ_a) ξ_a.
+    Adaptation { tau_a: f64, g: f64 },
 }
 
 /// Layout of the full state z = [x latents | aux | ε | ε̄].
@@ -140,6 +144,7 @@ impl MomentRecursion {
         let e: usize = (0..top).map(|l| model.size(l)).sum();
         let aux = match kind {
             KernelKind::Plain => 0,
+            KernelKind::Adaptation { .. } => d,
         };
         let layout = Layout {
             d,
@@ -160,6 +165,23 @@ impl MomentRecursion {
                     }
                     mv.c[i] = -h * gc[i];
                     mv.q[(i, i)] = 2.0 * h;
+                }
+            }
+            KernelKind::Adaptation { tau_a, g: strength } => {
+                let ra = config.dt / tau_a;
+                let qa = 2.0 * strength * config.tau * config.dt / (tau_a * tau_a);
+                for i in 0..d {
+                    let ai = d + i;
+                    for j in 0..dim {
+                        mv.a[(i, j)] -= h * g[(i, j)];
+                        mv.a[(ai, j)] += ra * strength * g[(i, j)];
+                    }
+                    mv.a[(i, ai)] -= h;
+                    mv.a[(ai, ai)] -= ra;
+                    mv.c[i] = -h * gc[i];
+                    mv.c[ai] = ra * strength * gc[i];
+                    mv.q[(i, i)] = 2.0 * h;
+                    mv.q[(ai, ai)] = qa;
                 }
             }
         }
@@ -186,6 +208,13 @@ impl MomentRecursion {
             (mean, cov) = self.refresh.propagate(&mean, &cov);
         }
         (mean, cov)
+    }
+
+    /// Mean and covariance of the auxiliary variable (adaptation current)
+    /// from full-state moments; empty for plain Langevin.
+    pub fn aux_part(&self, mean: &[f64], cov: &Mat<f64>) -> (Vec<f64>, Mat<f64>) {
+        let (d, n) = (self.layout.d, self.layout.aux);
+        (mean[d..d + n].to_vec(), Mat::from_fn(n, n, |i, j| cov[(d + i, d + j)]))
     }
 
     /// Mean and covariance of the latents x from full-state moments.

@@ -50,47 +50,8 @@ fn interneuron_bias(lg: &LinearGaussian, tau_ratio: f64) -> f64 {
     2.0 * tau_ratio * worst
 }
 
-fn check_against_exact(
-    est: &EnsembleEstimate,
-    post: &Gaussian,
-    stat: &Gaussian,
-) -> Result<(), TestCaseError> {
-    let d = post.dim();
-    for i in 0..d {
-        let bias = (stat.mean[i] - post.mean[i]).abs();
-        let err = (est.mean[i] - post.mean[i]).abs();
-        prop_assert!(
-            err <= bias + 6.0 * est.mean_se[i],
-            "mean[{i}]: {} vs exact {} (bias {bias:.2e}, se {:.2e})",
-            est.mean[i],
-            post.mean[i],
-            est.mean_se[i]
-        );
-        for j in 0..d {
-            let bias = (stat.cov[(i, j)] - post.cov[(i, j)]).abs();
-            let err = (est.cov[(i, j)] - post.cov[(i, j)]).abs();
-            prop_assert!(
-                err <= bias + 6.0 * est.cov_se[(i, j)],
-                "cov[{i},{j}]: {} vs exact {} (bias {bias:.2e}, se {:.2e})",
-                est.cov[(i, j)],
-                post.cov[(i, j)],
-                est.cov_se[(i, j)]
-            );
-        }
-    }
-    Ok(())
-}
-
 fn lg_strategy() -> impl Strategy<Value = (u64, Vec<usize>)> {
     (any::<u64>(), prop::collection::vec(2usize..=8, 3..=4))
-}
-
-fn setup(seed: u64, sizes: &[usize]) -> (hee_core::HeeModel<f32>, LinearGaussian, Vec<f64>) {
-    let m64 = linear_gaussian_model(seed, sizes, 0.6);
-    let lg = LinearGaussian::from_model(&m64).unwrap();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 1);
-    let x0: Vec<f64> = (0..sizes[0]).map(|_| rng.random_range(-1.0..1.0)).collect();
-    (m64.cast::<f32>(), lg, x0)
 }
 
 fn run_case(
@@ -100,7 +61,7 @@ fn run_case(
     chains: usize,
     steps: usize,
 ) -> Result<(), TestCaseError> {
-    let (model, lg, x0) = setup(seed, sizes);
+    let (model, lg, x0) = lg_setup(seed, sizes);
     let post = lg.posterior(&x0).unwrap();
     let mut cfg: NeuralConfig = config_for(&lg, H_LMAX);
     cfg.a_prime = a_prime;
@@ -154,71 +115,12 @@ proptest! {
     }
 }
 
-/// From a start far from the posterior, the ensemble's mean and covariance
-/// after t steps match the exact moment recursion. The ensemble is exactly
-/// gaussian (linear dynamics, gaussian noise), so the standard errors are
-/// sd(mean_i) = √(P_ii/N) and sd(cov_ij) = √((P_ii P_jj + P_ij²)/N); we allow
-/// 6 of them (+1e-4 for f32 rounding of the deterministic part).
 fn transient_case(seed: u64, a_prime: APrime) {
-    let (model, lg, x0) = setup(seed, &[5, 4, 3]);
+    let (model, lg, x0) = lg_setup(seed, &[5, 4, 3]);
     let mut cfg = config_for(&lg, H_LMAX);
     cfg.a_prime = a_prime;
-    let rec = MomentRecursion::new(&lg, &cfg, KernelKind::Plain, &x0).unwrap();
-    let d = lg.latent_dim();
-    let x_init = vec![3.0; d];
-    let (mut mean, mut cov) = rec.init_moments(&x_init);
-    let t = 40;
-    for _ in 0..t {
-        (mean, cov) = rec.step.propagate(&mean, &cov);
-    }
-    let (m, p) = rec.latent_part(&mean, &cov);
-    let n = 20_000;
     let kernel = Langevin::new(cfg).unwrap();
-    let mut xi = Mat::<f32>::zeros(n, model.total_size());
-    for r in 0..n {
-        for c in 0..d {
-            xi[(r, model.size(0) + c)] = 3.0;
-        }
-    }
-    let data = Mat::<f32>::from_fn(n, model.size(0), |_, j| x0[j] as f32);
-    let mut streams = hee_core::RowStreams::new(seed, n);
-    use hee_core::Dynamics;
-    let mut state = kernel
-        .init(
-            &model,
-            Some(data.as_ref()),
-            Some(xi.as_ref()),
-            n,
-            &mut streams,
-        )
-        .unwrap();
-    let mut ws = hee_core::Workspace::new(&model, n, cfg.chunk);
-    for _ in 0..t {
-        kernel
-            .step(&model, &mut streams, &mut state, &mut ws)
-            .unwrap();
-    }
-    let samples = Mat::<f64>::from_fn(n, d, |r, c| state.x[(model.size(0) + c, r)] as f64);
-    let (sm, sc) = hee_core::linear_gaussian::sample_moments(samples.as_ref());
-    let nf = n as f64;
-    for i in 0..d {
-        let tol = 6.0 * (p[(i, i)] / nf).sqrt() + 1e-4;
-        assert!(
-            (sm[i] - m[i]).abs() < tol,
-            "mean[{i}] {} vs recursion {} (tol {tol:.3e})",
-            sm[i],
-            m[i]
-        );
-        for j in 0..d {
-            let tol = 6.0 * ((p[(i, i)] * p[(j, j)] + p[(i, j)].powi(2)) / nf).sqrt() + 1e-4;
-            assert!(
-                (sc[(i, j)] - p[(i, j)]).abs() < tol,
-                "cov[{i},{j}] {} vs recursion {} (tol {tol:.3e})",
-                sc[(i, j)],
-                p[(i, j)]
-            );
-        }
-    }
+    transient_matches_recursion(seed, &kernel, KernelKind::Plain, &model, &lg, &x0, 40, 20_000);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use faer::Mat;
 use hee_core::linear_gaussian::{Gaussian, LinearGaussian};
-use hee_core::{BaseEnergy, HeeModel, LayerSpec, Nonlinearity, Result};
+use hee_core::{BaseEnergy, HeeModel, LayerSpec, Nonlinearity, Real, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -78,4 +78,77 @@ pub fn eig_range(m: &Mat<f64>) -> (f64, f64) {
 /// The observation repeated for a batch of `chains` (one row per chain).
 pub fn data_batch(x0: &[f64], chains: usize) -> Mat<f32> {
     Mat::from_fn(chains, x0.len(), |_, j| x0[j] as f32)
+}
+
+/// A random orthogonal d×d matrix (eigenvectors of a random symmetric matrix).
+fn random_orthogonal(d: usize, rng: &mut ChaCha8Rng) -> Mat<f64> {
+    let g = Mat::from_fn(d, d, |_, _| rng.random_range(-1.0..1.0));
+    let s = &g + g.transpose();
+    match s.self_adjoint_eigen(faer::Side::Lower) {
+        Ok(e) => e.U().to_owned(),
+        Err(_) => Mat::identity(d, d),
+    }
+}
+
+/// A linear-gaussian model with `d` observed and `d` latent units whose
+/// posterior precision Λ = I + WᵀW (σ₀ = σ₁ = 1) has eigenvalues spaced
+/// log-uniformly in [1, κ]: W = U diag(√(λ_i − 1)) Vᵀ with random orthogonal
+/// U and V. One observation x₀ ~ N(0, I); biases b₀ random, b₁ = 0.
+pub fn conditioned_problem(d: usize, kappa: f64, seed: u64) -> Result<LinearProblem> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let specs = [
+        LayerSpec {
+            size: d,
+            energy: BaseEnergy::gaussian(1.0),
+        },
+        LayerSpec {
+            size: d,
+            energy: BaseEnergy::gaussian(1.0),
+        },
+    ];
+    let mut m = HeeModel::<f64>::new(&specs, Nonlinearity::Identity)?;
+    let u = random_orthogonal(d, &mut rng);
+    let v = random_orthogonal(d, &mut rng);
+    let sv: Vec<f64> = (0..d)
+        .map(|i| {
+            let lam = kappa.powf(i as f64 / (d - 1).max(1) as f64);
+            (lam - 1.0).max(0.0).sqrt()
+        })
+        .collect();
+    let w = Mat::from_fn(d, d, |i, j| (0..d).map(|k| u[(i, k)] * sv[k] * v[(j, k)]).sum());
+    m.set_weight(0, w.as_ref())?;
+    let b0: Vec<f64> = (0..d).map(|_| rng.random_range(-0.5..0.5)).collect();
+    m.set_bias(0, &b0)?;
+    let x0: Vec<f64> = (0..d).map(|_| f64::std_normal(&mut rng)).collect();
+    let exact_model = LinearGaussian::from_model(&m)?;
+    let posterior = exact_model.posterior(&x0)?;
+    let (lambda_min, lambda_max) = eig_range(&exact_model.precision());
+    Ok(LinearProblem {
+        name: format!("kappa-{kappa}"),
+        model: m.cast(),
+        exact_model,
+        x0,
+        posterior,
+        lambda_min,
+        lambda_max,
+    })
+}
+
+/// A start `dist` posterior standard deviations from the mean along every
+/// principal axis of the posterior: m + dist·Σᵢ √(σᵢ²) uᵢ, with (σᵢ², uᵢ)
+/// the eigenpairs of Σ. Every mode, the slowest included, starts equally
+/// far, so a sampler's time to reach the posterior is set by its slowest mode.
+pub fn far_start(p: &LinearProblem, dist: f64) -> Vec<f64> {
+    let d = p.posterior.dim();
+    let mut x = p.posterior.mean.clone();
+    if let Ok(e) = p.posterior.cov.self_adjoint_eigen(faer::Side::Lower) {
+        let (u, s) = (e.U(), e.S().column_vector());
+        for k in 0..d {
+            let sd = s[k].max(0.0).sqrt();
+            for i in 0..d {
+                x[i] += dist * sd * u[(i, k)];
+            }
+        }
+    }
+    x
 }

@@ -18,8 +18,10 @@
 //! column), and columns are processed in fixed chunks, so a run is a function
 //! of the seed, bit for bit, whatever the number of rayon threads.
 
+pub mod adaptation;
 pub mod langevin;
 
+pub use adaptation::{Adaptation, CurvatureRange};
 pub use langevin::Langevin;
 
 use faer::reborrow::{Reborrow, ReborrowMut};

@@ -93,6 +93,10 @@ pub struct EnsembleEstimate {
     pub mean_se: Vec<f64>,
     pub cov: Mat<f64>,
     pub cov_se: Mat<f64>,
+    /// Mean square of the kernel's auxiliary variable (the adaptation
+    /// current), per latent unit, and its standard error.
+    pub aux_sq: Vec<f64>,
+    pub aux_sq_se: Vec<f64>,
 }
 
 /// Runs `chains` independent chains given x₀ (f32, the default precision),
@@ -126,6 +130,7 @@ pub fn ensemble_estimate<D: Dynamics<f32>>(
     }
     let per = chains / groups;
     let mut s1 = vec![vec![0.0f64; d]; groups];
+    let mut sa = vec![vec![0.0f64; d]; groups];
     let mut s2 = vec![Mat::<f64>::zeros(d, d); groups];
     let mut v = vec![0.0f64; d];
     for _ in 0..steps {
@@ -136,6 +141,7 @@ pub fn ensemble_estimate<D: Dynamics<f32>>(
             for c in g * per..(g + 1) * per {
                 for (i, vi) in v.iter_mut().enumerate() {
                     *vi = state.x[(n0 + i, c)] as f64;
+                    sa[g][i] += (state.aux[(n0 + i, c)] as f64).powi(2);
                 }
                 for i in 0..d {
                     s1[g][i] += v[i];
@@ -179,11 +185,18 @@ pub fn ensemble_estimate<D: Dynamics<f32>>(
             / gf)
             .sqrt()
     });
+    let aq: Vec<Vec<f64>> = sa.iter().map(|s| s.iter().map(|v| v / cnt).collect()).collect();
+    let aux_sq: Vec<f64> = (0..d).map(|i| aq.iter().map(|m| m[i]).sum::<f64>() / gf).collect();
+    let aux_sq_se: Vec<f64> = (0..d)
+        .map(|i| (aq.iter().map(|m| (m[i] - aux_sq[i]).powi(2)).sum::<f64>() / (gf - 1.0) / gf).sqrt())
+        .collect();
     EnsembleEstimate {
         mean,
         mean_se,
         cov,
         cov_se,
+        aux_sq,
+        aux_sq_se,
     }
 }
 
@@ -208,4 +221,97 @@ pub fn sym_norm2(m: &Mat<f64>) -> f64 {
 pub fn config_for(lg: &LinearGaussian, h_lmax: f64) -> NeuralConfig {
     let (_, hi) = precision_range(lg);
     NeuralConfig::new(h_lmax / hi, 1.0)
+}
+
+use hee_core::linear_gaussian::Gaussian;
+use proptest::test_runner::TestCaseError;
+
+/// Every entry of the estimate lies within |bias| + 6 SE of the exact
+/// posterior, where bias = stationary law of the discretised sampler (exact,
+/// from the moment recursion) minus the posterior.
+pub fn check_against_exact(est: &EnsembleEstimate, post: &Gaussian, stat: &Gaussian) -> Result<(), TestCaseError> {
+    let d = post.dim();
+    for i in 0..d {
+        let bias = (stat.mean[i] - post.mean[i]).abs();
+        let err = (est.mean[i] - post.mean[i]).abs();
+        proptest::prop_assert!(
+            err <= bias + 6.0 * est.mean_se[i],
+            "mean[{i}]: {} vs exact {} (bias {bias:.2e}, se {:.2e})",
+            est.mean[i],
+            post.mean[i],
+            est.mean_se[i]
+        );
+        for j in 0..d {
+            let bias = (stat.cov[(i, j)] - post.cov[(i, j)]).abs();
+            let err = (est.cov[(i, j)] - post.cov[(i, j)]).abs();
+            proptest::prop_assert!(
+                err <= bias + 6.0 * est.cov_se[(i, j)],
+                "cov[{i},{j}]: {} vs exact {} (bias {bias:.2e}, se {:.2e})",
+                est.cov[(i, j)],
+                post.cov[(i, j)],
+                est.cov_se[(i, j)]
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A random linear-gaussian model (weights 0.6), its exact counterpart and
+/// one observation in [−1, 1].
+pub fn lg_setup(seed: u64, sizes: &[usize]) -> (HeeModel<f32>, LinearGaussian, Vec<f64>) {
+    let m64 = linear_gaussian_model(seed, sizes, 0.6);
+    let lg = LinearGaussian::from_model(&m64).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 1);
+    let x0: Vec<f64> = (0..sizes[0]).map(|_| rng.random_range(-1.0..1.0)).collect();
+    (m64.cast::<f32>(), lg, x0)
+}
+
+/// After `t` steps from latents at 3.0, the ensemble of `n` chains matches
+/// the moment recursion of `kind`: the ensemble is exactly gaussian, so
+/// sd(mean_i) = √(P_ii/N) and sd(cov_ij) = √((P_ii P_jj + P_ij²)/N); we
+/// allow 6 of them (+1e-4 for f32 rounding of the deterministic part).
+pub fn transient_matches_recursion<D: Dynamics<f32>>(
+    seed: u64,
+    kernel: &D,
+    kind: hee_core::moments::KernelKind,
+    model: &HeeModel<f32>,
+    lg: &LinearGaussian,
+    x0: &[f64],
+    t: usize,
+    n: usize,
+) {
+    use hee_core::moments::MomentRecursion;
+    let cfg = *kernel.config();
+    let rec = MomentRecursion::new(lg, &cfg, kind, x0).unwrap();
+    let d = lg.latent_dim();
+    let (mut mean, mut cov) = rec.init_moments(&vec![3.0; d]);
+    for _ in 0..t {
+        (mean, cov) = rec.step.propagate(&mean, &cov);
+    }
+    let (m, p) = rec.latent_part(&mean, &cov);
+    let n0 = model.size(0);
+    let xi = Mat::<f32>::from_fn(n, model.total_size(), |_, c| if c >= n0 { 3.0 } else { 0.0 });
+    let data = Mat::<f32>::from_fn(n, n0, |_, j| x0[j] as f32);
+    let mut streams = RowStreams::new(seed, n);
+    let mut state = kernel.init(model, Some(data.as_ref()), Some(xi.as_ref()), n, &mut streams).unwrap();
+    let mut ws = Workspace::new(model, n, cfg.chunk);
+    for _ in 0..t {
+        kernel.step(model, &mut streams, &mut state, &mut ws).unwrap();
+    }
+    let samples = Mat::<f64>::from_fn(n, d, |r, c| state.x[(n0 + c, r)] as f64);
+    let (sm, sc) = hee_core::linear_gaussian::sample_moments(samples.as_ref());
+    let nf = n as f64;
+    for i in 0..d {
+        let tol = 6.0 * (p[(i, i)] / nf).sqrt() + 1e-4;
+        assert!((sm[i] - m[i]).abs() < tol, "mean[{i}] {} vs recursion {} (tol {tol:.3e})", sm[i], m[i]);
+        for j in 0..d {
+            let tol = 6.0 * ((p[(i, i)] * p[(j, j)] + p[(i, j)].powi(2)) / nf).sqrt() + 1e-4;
+            assert!(
+                (sc[(i, j)] - p[(i, j)]).abs() < tol,
+                "cov[{i},{j}] {} vs recursion {} (tol {tol:.3e})",
+                sc[(i, j)],
+                p[(i, j)]
+            );
+        }
+    }
 }

@@ -1,0 +1,146 @@
+//! Neural adaptation as momentum (spec §4).
+//!
+//! Each neuron carries an adaptation current a, a noisy low-pass filter of
+//! the force on it:
+//!
+//! ```text
+//! τ   dx = (−∂U/∂x − a) dt + √(2τ) dW_x
+//! τ_a da = (−a + g ∂U/∂x) dt + √(2gτ) dW_a
+//! ```
+//!
+//! With H(x, a) = U(x) + |a|²/(2μ), μ = gτ/τ_a, this is
+//! dz = −(D + Q)∇H dt + √(2D) dW with D = diag(1/τ, μ/τ_a) and the skew
+//! Q = [[0, μ/τ], [−μ/τ, 0]] (see `docs/adaptation.md`), an instance of
+//! the complete recipe of Ma, Chen & Fox (2015): the stationary law is
+//! exp(−H), so x samples the posterior exactly (in continuous time) and
+//! a ~ N(0, μ) independently. g = 0 is plain Langevin.
+//!
+//! Discretisation: Euler–Maruyama on both, from the same gradient:
+//! x ← x − h(∂U/∂x + a) + √(2h) ξ_x,
+//! a ← a + (Δt/τ_a)(−a + g ∂U/∂x) + (√(2gτΔt)/τ_a) ξ_a, with h = Δt/τ.
+
+use faer::reborrow::ReborrowMut;
+use faer::{MatMut, MatRef};
+use rand_chacha::ChaCha8Rng;
+
+use super::{Dynamics, NeuralConfig};
+use crate::aprime::{col, col_mut};
+use crate::error::{non_negative, positive, HeeError, Result};
+use crate::model::HeeModel;
+use crate::scalar::Real;
+
+/// Adaptation dynamics: plain Langevin plus a per-neuron adaptation current.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Adaptation {
+    pub config: NeuralConfig,
+    /// Adaptation time constant τ_a.
+    pub tau_a: f64,
+    /// Adaptation strength g ≥ 0 (0 = plain Langevin).
+    pub g: f64,
+}
+
+/// Time scales of a posterior: extreme eigenvalues of ∇²U over the latents.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CurvatureRange {
+    pub lambda_min: f64,
+    pub lambda_max: f64,
+}
+
+impl Adaptation {
+    /// A validated kernel with explicit τ_a and g.
+    pub fn new(config: NeuralConfig, tau_a: f64, g: f64) -> Result<Self> {
+        let k = Adaptation { config, tau_a, g };
+        k.check()?;
+        Ok(k)
+    }
+
+    fn check(&self) -> Result<()> {
+        self.config.validate()?;
+        positive("tau_a", self.tau_a)?;
+        non_negative("g", self.g)?;
+        // Euler–Maruyama on the (x, a) pair is stable for every curvature λ
+        // iff Δt(1+g) < τ_a + τ/λ; the λ → ∞ limit must hold.
+        if self.config.dt * (1.0 + self.g) >= self.tau_a && self.g > 0.0 {
+            return Err(HeeError::param(
+                "g",
+                self.g,
+                "dt*(1+g) must stay below tau_a, or the discretised adaptation dynamics are unstable",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The default rule: τ_a and g from the step and the posterior's
+    /// curvature range (see `docs/adaptation.md`).
+    ///
+    /// With s = τ_a λ_min/τ, critical damping of the slowest mode needs
+    /// g = (1+s)²/(4s) − 1 and gives it the rate (1+s)/(2τ_a), against λ_min/τ
+    /// for plain Langevin: a speed-up of (1+s)/(2s). The stability of the
+    /// Euler step (Δt(1+g) < τ_a) limits s from below: Δt(1+g)/τ_a =
+    /// h λ_min (1+s)²/(4s²). We take s = 2√(h λ_min), which keeps that ratio
+    /// at (1+s)²/16 ≤ 1/4, so the speed-up is ≈ 1/(4√(hλ_min)). When s ≥ 1
+    /// momentum cannot help and g = 0 (plain Langevin) is returned.
+    pub fn tuned(config: NeuralConfig, curvature: CurvatureRange) -> Result<Self> {
+        config.validate()?;
+        positive("lambda_min", curvature.lambda_min)?;
+        positive("lambda_max", curvature.lambda_max)?;
+        let h = config.h();
+        let s = 2.0 * (h * curvature.lambda_min).sqrt();
+        if s >= 1.0 {
+            return Adaptation::new(config, config.tau, 0.0);
+        }
+        let tau_a = config.tau * s / curvature.lambda_min;
+        let g = (1.0 + s).powi(2) / (4.0 * s) - 1.0;
+        Adaptation::new(config, tau_a, g)
+    }
+
+    /// μ = gτ/τ_a, the stationary variance of each adaptation current.
+    pub fn mu(&self) -> f64 {
+        self.g * self.config.tau / self.tau_a
+    }
+}
+
+impl<T: Real> Dynamics<T> for Adaptation {
+    fn name(&self) -> &'static str {
+        "adaptation"
+    }
+
+    fn config(&self) -> &NeuralConfig {
+        &self.config
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.check()
+    }
+
+    fn update_chunk(
+        &self,
+        model: &HeeModel<T>,
+        mut x: MatMut<'_, T>,
+        mut aux: MatMut<'_, T>,
+        grad: MatRef<'_, T>,
+        rngs: &mut [ChaCha8Rng],
+    ) {
+        let h = T::of(self.config.h());
+        let noise_x = (T::of(2.0) * h).sqrt();
+        let ra = T::of(self.config.dt / self.tau_a);
+        let g = T::of(self.g);
+        let noise_a = T::of((2.0 * self.g * self.config.tau * self.config.dt).sqrt() / self.tau_a);
+        let adapt = self.g > 0.0;
+        let start = model.offset(self.config.first_free());
+        for (j, rng) in rngs.iter_mut().enumerate() {
+            let xj = &mut col_mut(x.rb_mut(), j)[start..];
+            let aj = &mut col_mut(aux.rb_mut(), j)[start..];
+            let gj = &col(grad, j)[start..];
+            for ((xv, av), &gr) in xj.iter_mut().zip(aj.iter_mut()).zip(gj) {
+                let a = *av;
+                // Written as x + h(−G − a) so that g = 0 (a ≡ 0) gives
+                // x − hG bit for bit, like the plain kernel.
+                *xv = *xv + h * (-gr - a) + noise_x * T::std_normal(rng);
+                if adapt {
+                    *av = a + ra * (g * gr - a) + noise_a * T::std_normal(rng);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! Adaptation dynamics (spec §4) sample the exact posterior, their moment
+//! recursion matches a sampled ensemble, the adaptation current has the
+//! stationary variance μ = gτ/τ_a, and g = 0 is plain Langevin bit for bit.
+//!
+//! Tolerances as in `posterior.rs`: the stationary law of the discretised
+//! sampler is computed exactly by the moment recursion, and a sampled
+//! estimate must lie within |that law − target| + 6 standard errors (from 16
+//! independent groups of chains) of the target. The test also bounds the
+//! discretisation bias itself: with the tuned rule Δt(1+g)/τ_a ≤ 1/4, and
+//! the recursion must show a relative covariance error below 10%.
+
+mod common;
+
+use common::*;
+use faer::Mat;
+use hee_core::linear_gaussian::LinearGaussian;
+use hee_core::moments::{KernelKind, MomentRecursion};
+use hee_core::{Adaptation, APrime, CurvatureRange, Dynamics, InterneuronConfig, Langevin, NeuralConfig, RowStreams, Workspace};
+use proptest::prelude::*;
+
+const H_LMAX: f64 = 0.1;
+
+fn tuned(lg: &LinearGaussian, a_prime: APrime) -> Adaptation {
+    let (lo, hi) = precision_range(lg);
+    let mut cfg: NeuralConfig = config_for(lg, H_LMAX);
+    cfg.a_prime = a_prime;
+    Adaptation::tuned(cfg, CurvatureRange { lambda_min: lo, lambda_max: hi }).unwrap()
+}
+
+fn run_case(seed: u64, sizes: &[usize], a_prime: APrime, chains: usize, steps: usize) -> Result<(), TestCaseError> {
+    let (model, lg, x0) = lg_setup(seed, sizes);
+    let post = lg.posterior(&x0).unwrap();
+    let kernel = tuned(&lg, a_prime);
+    prop_assert!(kernel.config.dt * (1.0 + kernel.g) <= 0.25 * kernel.tau_a + 1e-12);
+    let kind = KernelKind::Adaptation { tau_a: kernel.tau_a, g: kernel.g };
+    let rec = MomentRecursion::new(&lg, &kernel.config, kind, &x0).unwrap();
+    let (sm, sp) = rec.stationary().unwrap();
+    let (m, p) = rec.latent_part(&sm, &sp);
+    let stat = hee_core::linear_gaussian::Gaussian::new(m, p).unwrap();
+    let rel = sym_norm2(&(&stat.cov - &post.cov)) / sym_norm2(&post.cov);
+    prop_assert!(rel < 0.10, "discretisation bias {rel:.3}");
+    let (am, ap) = rec.aux_part(&sm, &sp);
+    // Burn-in: 12 relaxation times of the slowest mode under adaptation,
+    // rate ≥ 1/(2τ_a) per unit time (critical damping), and never more than
+    // the plain rate would need.
+    let (lo, _) = precision_range(&lg);
+    let plain_relax = 1.0 / (kernel.config.h() * lo);
+    let adapt_relax = 2.0 * kernel.tau_a / kernel.config.dt;
+    let burn_in = (12.0 * plain_relax.min(adapt_relax.max(1.0))).ceil() as usize;
+    let est = ensemble_estimate(&model, &kernel, &x0, chains, 16, burn_in, steps, seed);
+    check_against_exact(&est, &post, &stat)?;
+    // The adaptation current: E[a²] = μ in continuous time; the discretised
+    // stationary value (recursion) differs by O(Δt/τ_a).
+    let mu = kernel.mu();
+    for i in 0..am.len() {
+        let stat_sq = ap[(i, i)] + am[i] * am[i];
+        let bias = (stat_sq - mu).abs();
+        prop_assert!(bias < 0.1 * mu, "a[{i}]: discretised E[a^2] {stat_sq} vs mu {mu}");
+        prop_assert!(
+            (est.aux_sq[i] - mu).abs() <= bias + 6.0 * est.aux_sq_se[i],
+            "a[{i}]: sampled E[a^2] {} vs mu {mu} (bias {bias:.2e}, se {:.2e})",
+            est.aux_sq[i],
+            est.aux_sq_se[i]
+        );
+    }
+    Ok(())
+}
+
+fn lg_strategy() -> impl Strategy<Value = (u64, Vec<usize>)> {
+    (any::<u64>(), prop::collection::vec(2usize..=8, 3..=4))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 10, ..ProptestConfig::default() })]
+
+    #[test]
+    fn adaptation_analytic_matches_exact_posterior((seed, sizes) in lg_strategy()) {
+        run_case(seed, &sizes, APrime::Analytic, 512, 2000)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 4, ..ProptestConfig::default() })]
+
+    #[test]
+    fn adaptation_interneurons_match_exact_posterior((seed, sizes) in lg_strategy()) {
+        run_case(seed, &sizes, APrime::Interneurons(InterneuronConfig::default()), 512, 1500)?;
+    }
+}
+
+#[test]
+fn adaptation_ensemble_matches_moment_recursion() {
+    for (seed, a) in [(0, APrime::Analytic), (1, APrime::Analytic), (2, APrime::Interneurons(InterneuronConfig::default()))] {
+        let (model, lg, x0) = lg_setup(seed, &[5, 4, 3]);
+        let kernel = tuned(&lg, a);
+        assert!(kernel.g > 0.0);
+        let kind = KernelKind::Adaptation { tau_a: kernel.tau_a, g: kernel.g };
+        transient_matches_recursion(seed, &kernel, kind, &model, &lg, &x0, 40, 20_000);
+    }
+}
+
+#[test]
+fn zero_strength_is_plain_langevin_bit_for_bit() {
+    let (model, _, x0) = lg_setup(7, &[6, 5, 4]);
+    for a in [APrime::Analytic, APrime::Interneurons(InterneuronConfig::default())] {
+        let mut cfg = NeuralConfig::new(0.02, 1.0);
+        cfg.a_prime = a;
+        let plain = Langevin::new(cfg).unwrap();
+        let adapt = Adaptation::new(cfg, 0.5, 0.0).unwrap();
+        let run = |k: &dyn Fn(&mut RowStreams, &mut hee_core::SamplerState<f32>, &mut Workspace<f32>)| {
+            let n = 40;
+            let data = Mat::<f32>::from_fn(n, 6, |_, j| x0[j] as f32);
+            let mut streams = RowStreams::new(3, n);
+            let mut st = plain.init(&model, Some(data.as_ref()), None, n, &mut streams).unwrap();
+            let mut ws = Workspace::new(&model, n, cfg.chunk);
+            for _ in 0..200 {
+                k(&mut streams, &mut st, &mut ws);
+            }
+            st
+        };
+        let a_state = run(&|s, st, ws| {
+            adapt.step(&model, s, st, ws).unwrap();
+        });
+        let p_state = run(&|s, st, ws| {
+            plain.step(&model, s, st, ws).unwrap();
+        });
+        for j in 0..a_state.x.ncols() {
+            for i in 0..a_state.x.nrows() {
+                assert_eq!(a_state.x[(i, j)].to_bits(), p_state.x[(i, j)].to_bits());
+                assert_eq!(a_state.a_prime[(i, j)].to_bits(), p_state.a_prime[(i, j)].to_bits());
+            }
+        }
+    }
+}
+
+#[test]
+fn invalid_adaptation_settings_are_rejected() {
+    let cfg = NeuralConfig::new(0.1, 1.0);
+    for (tau_a, g, field) in [(0.0, 1.0, "tau_a"), (-1.0, 1.0, "tau_a"), (1.0, -0.5, "g"), (0.2, 5.0, "g")] {
+        match Adaptation::new(cfg, tau_a, g).unwrap_err() {
+            hee_core::HeeError::InvalidParameter { field: f, .. } => assert_eq!(f, field),
+            other => panic!("unexpected {other}"),
+        }
+    }
+}
