@@ -10,5 +10,7 @@ pub enum CliError {
     #[error("{0}")]
     Output(#[from] hee_eval::EvalError),
     #[error("{0}")]
+    Data(#[from] hee_data::DataError),
+    #[error("{0}")]
     Usage(String),
 }

@@ -102,3 +102,92 @@ fn quick_sampler_check_meets_thresholds() {
     assert!(std::fs::metadata(dir.join("kl.png")).unwrap().len() > 1000);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The speed-up the issue asks for: adaptation needs ≥ 5× fewer steps than
+/// plain Langevin at κ = 100 and ≥ 10× fewer at κ = 1000, and the ratio grows
+/// with κ. (Steps come from the exact moment recursion: no sampling noise.)
+#[test]
+fn quick_speedup_meets_targets() {
+    let dir = std::env::temp_dir().join(format!("hee-sp-{}", std::process::id()));
+    let out = hee()
+        .args(["reproduce", "speedup", "--quick", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut rdr = csv::Reader::from_path(dir.join("speedup.csv")).unwrap();
+    assert_eq!(
+        rdr.headers().unwrap().iter().collect::<Vec<_>>(),
+        [
+            "kappa",
+            "dynamics",
+            "steps_to_threshold",
+            "wall_ms_to_threshold",
+            "iact",
+            "ess_per_s"
+        ]
+    );
+    let mut steps = std::collections::BTreeMap::new();
+    for rec in rdr.records() {
+        let rec = rec.unwrap();
+        let kappa: f64 = rec[0].parse().unwrap();
+        let s: f64 = rec[2].parse().unwrap();
+        steps.insert((kappa as u64, rec[1].to_string()), s);
+    }
+    let ratio = |k: u64| steps[&(k, "plain".to_string())] / steps[&(k, "adaptation".to_string())];
+    assert!(ratio(100) >= 5.0, "kappa 100: {}", ratio(100));
+    assert!(ratio(1000) >= 10.0, "kappa 1000: {}", ratio(1000));
+    assert!(ratio(10) < ratio(100) && ratio(100) < ratio(1000));
+    assert!(std::fs::metadata(dir.join("kl.png")).unwrap().len() > 1000);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn data_summary_and_truncated_file_error() {
+    let out = hee().args(["data", "--data", "mnist"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("8000 train, 2000 test")
+            && text.contains("28x28")
+            && text.contains("classes    10"),
+        "{text}"
+    );
+    // A directory whose image file is truncated.
+    let dir = std::env::temp_dir().join(format!("hee-trunc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist-10k");
+    for f in [
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ] {
+        std::fs::copy(src.join(f), dir.join(f)).unwrap();
+    }
+    let img = std::fs::read(src.join("train-images-idx3-ubyte.gz")).unwrap();
+    std::fs::write(
+        dir.join("train-images-idx3-ubyte.gz"),
+        &img[..img.len() / 3],
+    )
+    .unwrap();
+    let out = hee()
+        .args(["data", "--data", "mnist", "--data-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let err = one_line_error(&out);
+    assert!(err.contains("train-images-idx3-ubyte.gz"), "{err}");
+    // An unknown data set name.
+    let out = hee().args(["data", "--data", "imagenet"]).output().unwrap();
+    let err = one_line_error(&out);
+    assert!(err.contains("imagenet"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

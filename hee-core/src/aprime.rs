@@ -164,13 +164,14 @@ pub(crate) fn refresh_layer<T: Real, R: Rng + ?Sized>(
         }
         LayerAPrime::Interneurons => {
             let p = energy.prepare::<T>();
+            let z = crate::normal::Ziggurat::get();
             let noise = (T::of(2.0) * h_eps).sqrt();
             let inv_k = T::one() / T::of(substeps as f64);
             for ((a, &e), ep) in a_prime.iter_mut().zip(eta).zip(eps.iter_mut()) {
                 let mut v = *ep;
                 let mut sum = T::zero();
                 for _ in 0..substeps {
-                    v = v + h_eps * (e - p.dphi(v)) + noise * T::std_normal(rng);
+                    v = v + h_eps * (e - p.dphi(v)) + noise * T::std_normal_with(z, rng);
                     sum += v;
                 }
                 *ep = v;

@@ -17,13 +17,14 @@ pub mod linear_gaussian;
 pub mod model;
 pub mod moments;
 pub mod nonlinearity;
+pub mod normal;
 pub mod quadrature;
 pub mod scalar;
 
 pub use aprime::{APrime, InterneuronConfig};
 pub use dynamics::{
-    Adaptation, CurvatureRange, Dynamics, Langevin, NeuralConfig, Observed, RowStreams, SamplerState,
-    StepInfo, Workspace,
+    Adaptation, CurvatureRange, Dynamics, Langevin, NeuralConfig, Observed, RowStreams,
+    SamplerState, StepInfo, Workspace,
 };
 pub use energy::BaseEnergy;
 pub use error::{HeeError, Result};

@@ -15,6 +15,8 @@ pub struct Gaussian {
     pub mean: Vec<f64>,
     pub cov: Mat<f64>,
     chol: Mat<f64>,
+    /// cov⁻¹, computed once (KL and densities reuse it).
+    prec: Mat<f64>,
 }
 
 impl Gaussian {
@@ -29,18 +31,17 @@ impl Gaussian {
             ));
         }
         let sym = Mat::from_fn(d, d, |i, j| 0.5 * (cov[(i, j)] + cov[(j, i)]));
-        let chol = sym
-            .llt(Side::Lower)
-            .map_err(|_| HeeError::Numerical {
-                routine: "cholesky",
-                reason: "covariance is not positive definite".into(),
-            })?
-            .L()
-            .to_owned();
+        let llt = sym.llt(Side::Lower).map_err(|_| HeeError::Numerical {
+            routine: "cholesky",
+            reason: "covariance is not positive definite".into(),
+        })?;
+        let chol = llt.L().to_owned();
+        let prec = llt.solve(Mat::<f64>::identity(d, d));
         Ok(Gaussian {
             mean,
             cov: sym,
             chol,
+            prec,
         })
     }
 
@@ -74,10 +75,8 @@ impl Gaussian {
     }
 
     /// cov⁻¹.
-    pub fn precision(&self) -> Mat<f64> {
-        let d = self.dim();
-        let llt = self.cov.llt(Side::Lower).expect("checked in new");
-        llt.solve(Mat::<f64>::identity(d, d))
+    pub fn precision(&self) -> MatRef<'_, f64> {
+        self.prec.as_ref()
     }
 
     /// log N(x; mean, cov).
@@ -94,7 +93,7 @@ impl Gaussian {
         if other.dim() != d {
             return Err(HeeError::dims("kl: dimension", d, other.dim()));
         }
-        let p1 = other.precision();
+        let p1 = &other.prec;
         let mut tr = 0.0;
         for i in 0..d {
             for k in 0..d {

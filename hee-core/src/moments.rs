@@ -214,7 +214,10 @@ impl MomentRecursion {
     /// from full-state moments; empty for plain Langevin.
     pub fn aux_part(&self, mean: &[f64], cov: &Mat<f64>) -> (Vec<f64>, Mat<f64>) {
         let (d, n) = (self.layout.d, self.layout.aux);
-        (mean[d..d + n].to_vec(), Mat::from_fn(n, n, |i, j| cov[(d + i, d + j)]))
+        (
+            mean[d..d + n].to_vec(),
+            Mat::from_fn(n, n, |i, j| cov[(d + i, d + j)]),
+        )
     }
 
     /// Mean and covariance of the latents x from full-state moments.

@@ -22,6 +22,9 @@ pub trait Real:
     fn f64(self) -> f64;
     /// One standard normal draw.
     fn std_normal<R: Rng + ?Sized>(rng: &mut R) -> Self;
+    /// One standard normal draw with the f32 ziggurat tables at hand (hot
+    /// loops fetch them once); f64 ignores them.
+    fn std_normal_with<R: Rng + ?Sized>(z: &crate::normal::Ziggurat, rng: &mut R) -> Self;
     /// Type name for reports.
     const NAME: &'static str;
 }
@@ -35,9 +38,14 @@ impl Real for f32 {
     fn f64(self) -> f64 {
         self as f64
     }
+    /// The fast f32 ziggurat of [`crate::normal`].
     #[inline(always)]
     fn std_normal<R: Rng + ?Sized>(rng: &mut R) -> Self {
-        <StandardNormal as Distribution<f32>>::sample(&StandardNormal, rng)
+        crate::normal::Ziggurat::get().sample(rng)
+    }
+    #[inline(always)]
+    fn std_normal_with<R: Rng + ?Sized>(z: &crate::normal::Ziggurat, rng: &mut R) -> Self {
+        z.sample(rng)
     }
     const NAME: &'static str = "f32";
 }
@@ -53,6 +61,10 @@ impl Real for f64 {
     }
     #[inline(always)]
     fn std_normal<R: Rng + ?Sized>(rng: &mut R) -> Self {
+        <StandardNormal as Distribution<f64>>::sample(&StandardNormal, rng)
+    }
+    #[inline(always)]
+    fn std_normal_with<R: Rng + ?Sized>(_: &crate::normal::Ziggurat, rng: &mut R) -> Self {
         <StandardNormal as Distribution<f64>>::sample(&StandardNormal, rng)
     }
     const NAME: &'static str = "f64";

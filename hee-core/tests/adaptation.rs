@@ -15,7 +15,10 @@ use common::*;
 use faer::Mat;
 use hee_core::linear_gaussian::LinearGaussian;
 use hee_core::moments::{KernelKind, MomentRecursion};
-use hee_core::{Adaptation, APrime, CurvatureRange, Dynamics, InterneuronConfig, Langevin, NeuralConfig, RowStreams, Workspace};
+use hee_core::{
+    APrime, Adaptation, CurvatureRange, Dynamics, InterneuronConfig, Langevin, NeuralConfig,
+    RowStreams, Workspace,
+};
 use proptest::prelude::*;
 
 const H_LMAX: f64 = 0.1;
@@ -24,15 +27,31 @@ fn tuned(lg: &LinearGaussian, a_prime: APrime) -> Adaptation {
     let (lo, hi) = precision_range(lg);
     let mut cfg: NeuralConfig = config_for(lg, H_LMAX);
     cfg.a_prime = a_prime;
-    Adaptation::tuned(cfg, CurvatureRange { lambda_min: lo, lambda_max: hi }).unwrap()
+    Adaptation::tuned(
+        cfg,
+        CurvatureRange {
+            lambda_min: lo,
+            lambda_max: hi,
+        },
+    )
+    .unwrap()
 }
 
-fn run_case(seed: u64, sizes: &[usize], a_prime: APrime, chains: usize, steps: usize) -> Result<(), TestCaseError> {
+fn run_case(
+    seed: u64,
+    sizes: &[usize],
+    a_prime: APrime,
+    chains: usize,
+    steps: usize,
+) -> Result<(), TestCaseError> {
     let (model, lg, x0) = lg_setup(seed, sizes);
     let post = lg.posterior(&x0).unwrap();
     let kernel = tuned(&lg, a_prime);
     prop_assert!(kernel.config.dt * (1.0 + kernel.g) <= 0.25 * kernel.tau_a + 1e-12);
-    let kind = KernelKind::Adaptation { tau_a: kernel.tau_a, g: kernel.g };
+    let kind = KernelKind::Adaptation {
+        tau_a: kernel.tau_a,
+        g: kernel.g,
+    };
     let rec = MomentRecursion::new(&lg, &kernel.config, kind, &x0).unwrap();
     let (sm, sp) = rec.stationary().unwrap();
     let (m, p) = rec.latent_part(&sm, &sp);
@@ -55,7 +74,10 @@ fn run_case(seed: u64, sizes: &[usize], a_prime: APrime, chains: usize, steps: u
     for i in 0..am.len() {
         let stat_sq = ap[(i, i)] + am[i] * am[i];
         let bias = (stat_sq - mu).abs();
-        prop_assert!(bias < 0.1 * mu, "a[{i}]: discretised E[a^2] {stat_sq} vs mu {mu}");
+        prop_assert!(
+            bias < 0.1 * mu,
+            "a[{i}]: discretised E[a^2] {stat_sq} vs mu {mu}"
+        );
         prop_assert!(
             (est.aux_sq[i] - mu).abs() <= bias + 6.0 * est.aux_sq_se[i],
             "a[{i}]: sampled E[a^2] {} vs mu {mu} (bias {bias:.2e}, se {:.2e})",
@@ -90,44 +112,58 @@ proptest! {
 
 #[test]
 fn adaptation_ensemble_matches_moment_recursion() {
-    for (seed, a) in [(0, APrime::Analytic), (1, APrime::Analytic), (2, APrime::Interneurons(InterneuronConfig::default()))] {
+    for (seed, a) in [
+        (0, APrime::Analytic),
+        (1, APrime::Analytic),
+        (2, APrime::Interneurons(InterneuronConfig::default())),
+    ] {
         let (model, lg, x0) = lg_setup(seed, &[5, 4, 3]);
         let kernel = tuned(&lg, a);
         assert!(kernel.g > 0.0);
-        let kind = KernelKind::Adaptation { tau_a: kernel.tau_a, g: kernel.g };
+        let kind = KernelKind::Adaptation {
+            tau_a: kernel.tau_a,
+            g: kernel.g,
+        };
         transient_matches_recursion(seed, &kernel, kind, &model, &lg, &x0, 40, 20_000);
     }
+}
+
+fn run_200<D: Dynamics<f32>>(
+    kernel: &D,
+    model: &hee_core::HeeModel<f32>,
+    x0: &[f64],
+) -> hee_core::SamplerState<f32> {
+    let n = 40;
+    let data = Mat::<f32>::from_fn(n, x0.len(), |_, j| x0[j] as f32);
+    let mut streams = RowStreams::new(3, n);
+    let mut st = kernel
+        .init(model, Some(data.as_ref()), None, n, &mut streams)
+        .unwrap();
+    let mut ws = Workspace::new(model, n, kernel.config().chunk);
+    for _ in 0..200 {
+        kernel.step(model, &mut streams, &mut st, &mut ws).unwrap();
+    }
+    st
 }
 
 #[test]
 fn zero_strength_is_plain_langevin_bit_for_bit() {
     let (model, _, x0) = lg_setup(7, &[6, 5, 4]);
-    for a in [APrime::Analytic, APrime::Interneurons(InterneuronConfig::default())] {
+    for a in [
+        APrime::Analytic,
+        APrime::Interneurons(InterneuronConfig::default()),
+    ] {
         let mut cfg = NeuralConfig::new(0.02, 1.0);
         cfg.a_prime = a;
-        let plain = Langevin::new(cfg).unwrap();
-        let adapt = Adaptation::new(cfg, 0.5, 0.0).unwrap();
-        let run = |k: &dyn Fn(&mut RowStreams, &mut hee_core::SamplerState<f32>, &mut Workspace<f32>)| {
-            let n = 40;
-            let data = Mat::<f32>::from_fn(n, 6, |_, j| x0[j] as f32);
-            let mut streams = RowStreams::new(3, n);
-            let mut st = plain.init(&model, Some(data.as_ref()), None, n, &mut streams).unwrap();
-            let mut ws = Workspace::new(&model, n, cfg.chunk);
-            for _ in 0..200 {
-                k(&mut streams, &mut st, &mut ws);
-            }
-            st
-        };
-        let a_state = run(&|s, st, ws| {
-            adapt.step(&model, s, st, ws).unwrap();
-        });
-        let p_state = run(&|s, st, ws| {
-            plain.step(&model, s, st, ws).unwrap();
-        });
+        let p_state = run_200(&Langevin::new(cfg).unwrap(), &model, &x0);
+        let a_state = run_200(&Adaptation::new(cfg, 0.5, 0.0).unwrap(), &model, &x0);
         for j in 0..a_state.x.ncols() {
             for i in 0..a_state.x.nrows() {
                 assert_eq!(a_state.x[(i, j)].to_bits(), p_state.x[(i, j)].to_bits());
-                assert_eq!(a_state.a_prime[(i, j)].to_bits(), p_state.a_prime[(i, j)].to_bits());
+                assert_eq!(
+                    a_state.a_prime[(i, j)].to_bits(),
+                    p_state.a_prime[(i, j)].to_bits()
+                );
             }
         }
     }
@@ -136,10 +172,53 @@ fn zero_strength_is_plain_langevin_bit_for_bit() {
 #[test]
 fn invalid_adaptation_settings_are_rejected() {
     let cfg = NeuralConfig::new(0.1, 1.0);
-    for (tau_a, g, field) in [(0.0, 1.0, "tau_a"), (-1.0, 1.0, "tau_a"), (1.0, -0.5, "g"), (0.2, 5.0, "g")] {
+    for (tau_a, g, field) in [
+        (0.0, 1.0, "tau_a"),
+        (-1.0, 1.0, "tau_a"),
+        (1.0, -0.5, "g"),
+        (0.2, 5.0, "g"),
+    ] {
         match Adaptation::new(cfg, tau_a, g).unwrap_err() {
             hee_core::HeeError::InvalidParameter { field: f, .. } => assert_eq!(f, field),
             other => panic!("unexpected {other}"),
         }
+    }
+}
+
+/// On a linear-gaussian model the Hessian is Λ, so the measured curvature
+/// range equals Λ's extreme eigenvalues (finite differences of a quadratic
+/// are exact up to round-off: we allow 1e-6 relative), and `for_model`
+/// returns the same kernel as `tuned` with the exact range.
+#[test]
+fn curvature_range_of_linear_gaussian_model_is_exact() {
+    for seed in 0..4 {
+        let m64 = linear_gaussian_model(seed, &[6, 5, 4], 0.8);
+        let lg = LinearGaussian::from_model(&m64).unwrap();
+        let (lo, hi) = precision_range(&lg);
+        let x: Vec<f64> = (0..m64.total_size())
+            .map(|i| (i as f64 * 0.37).sin())
+            .collect();
+        let c = CurvatureRange::at_state(&m64.cast::<f32>(), &x).unwrap();
+        assert!(
+            (c.lambda_min / lo - 1.0).abs() < 1e-6,
+            "{} vs {lo}",
+            c.lambda_min
+        );
+        assert!(
+            (c.lambda_max / hi - 1.0).abs() < 1e-6,
+            "{} vs {hi}",
+            c.lambda_max
+        );
+        let cfg = NeuralConfig::new(0.1 / hi, 1.0);
+        let a = Adaptation::for_model(cfg, &m64, &x[..6], None).unwrap();
+        let b = Adaptation::tuned(
+            cfg,
+            CurvatureRange {
+                lambda_min: lo,
+                lambda_max: hi,
+            },
+        )
+        .unwrap();
+        assert!((a.tau_a / b.tau_a - 1.0).abs() < 1e-5 && (a.g / b.g - 1.0).abs() < 1e-5);
     }
 }

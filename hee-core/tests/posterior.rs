@@ -23,12 +23,10 @@ mod common;
 
 use common::*;
 use faer::Mat;
-use hee_core::linear_gaussian::{Gaussian, LinearGaussian};
+use hee_core::linear_gaussian::LinearGaussian;
 use hee_core::moments::{KernelKind, MomentRecursion};
 use hee_core::{APrime, InterneuronConfig, Langevin, NeuralConfig};
 use proptest::prelude::*;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 
 const H_LMAX: f64 = 0.1;
 
@@ -120,7 +118,16 @@ fn transient_case(seed: u64, a_prime: APrime) {
     let mut cfg = config_for(&lg, H_LMAX);
     cfg.a_prime = a_prime;
     let kernel = Langevin::new(cfg).unwrap();
-    transient_matches_recursion(seed, &kernel, KernelKind::Plain, &model, &lg, &x0, 40, 20_000);
+    transient_matches_recursion(
+        seed,
+        &kernel,
+        KernelKind::Plain,
+        &model,
+        &lg,
+        &x0,
+        40,
+        20_000,
+    );
 }
 
 #[test]

@@ -54,3 +54,26 @@ fn moment_errors_on_known_cases() {
     assert!((e.cov_rel_err - 1.0).abs() < 1e-12);
     assert!((e.kl - 0.5 * (4.0 - 2.0 - 2.0 * 2f64.ln())).abs() < 1e-12);
 }
+
+/// The FFT autocovariance equals the direct O(N²) sum.
+#[test]
+fn fft_autocovariance_matches_direct_sum() {
+    use rand_distr::Distribution;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    for n in [1usize, 2, 7, 64, 1000] {
+        let x: Vec<f64> = (0..n).map(|_| StandardNormal.sample(&mut rng)).collect();
+        let mu = x.iter().sum::<f64>() / n as f64;
+        let fft = hee_eval::diagnostics::autocovariance(&x, mu);
+        for t in 0..n {
+            let direct: f64 = (0..n - t)
+                .map(|i| (x[i] - mu) * (x[i + t] - mu))
+                .sum::<f64>()
+                / n as f64;
+            assert!(
+                (fft[t] - direct).abs() < 1e-10 * (1.0 + direct.abs()),
+                "n {n} lag {t}: {} vs {direct}",
+                fft[t]
+            );
+        }
+    }
+}

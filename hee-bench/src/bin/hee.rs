@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use hee_bench::experiments::{sampler_check, RunOptions};
+use hee_bench::experiments::{sampler_check, speedup, RunOptions};
 use hee_bench::CliError;
 
 #[derive(Parser, Debug)]
@@ -23,6 +23,15 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Load and validate a data set and print its summary.
+    Data {
+        /// mnist | fashion | natural | csv:PATH
+        #[arg(long, value_name = "SPEC")]
+        data: hee_data::DataSpec,
+        /// Directory to read instead of the default location.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
     /// Run one of the paper's experiments and write its results.
     Reproduce {
         /// Which experiment.
@@ -43,18 +52,48 @@ enum Command {
 enum Experiment {
     /// Plain Langevin (analytic and interneuron A′) against exact posteriors.
     SamplerCheck,
+    /// Neural adaptation against plain Langevin on ill-conditioned posteriors.
+    Speedup,
 }
 
 impl Experiment {
     fn dir_name(self) -> &'static str {
         match self {
             Experiment::SamplerCheck => "sampler-check",
+            Experiment::Speedup => "speedup",
         }
     }
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
+        Command::Data { data, data_dir } => {
+            let t0 = std::time::Instant::now();
+            let d = hee_data::load(
+                &data,
+                data_dir.as_deref(),
+                &hee_data::LoadOptions::default(),
+            )?;
+            let secs = t0.elapsed().as_secs_f64();
+            let (lo, hi) = d.value_range();
+            println!("data set   {}", d.name);
+            println!("records    {} train, {} test", d.len(), d.test.nrows());
+            println!("dimension  {}", d.dim());
+            match d.image_shape {
+                Some((r, c)) => println!("shape      {r}x{c}"),
+                None => println!("shape      (not images)"),
+            }
+            match d.classes {
+                Some(c) => println!("classes    {c}"),
+                None => println!("classes    (unlabelled)"),
+            }
+            println!("values     [{lo}, {hi}]");
+            if let Some(w) = &d.whitening {
+                println!("whitening  ZCA, epsilon {} x mean eigenvalue", w.epsilon);
+            }
+            println!("load time  {:.1} ms", secs * 1e3);
+            Ok(())
+        }
         Command::Reproduce {
             experiment,
             quick,
@@ -70,6 +109,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 Experiment::SamplerCheck => {
                     let r = sampler_check::run(&opts, &mut progress)?;
                     sampler_check::write(&opts, &r)?
+                }
+                Experiment::Speedup => {
+                    let r = speedup::run(&opts, &mut progress)?;
+                    speedup::write(&opts, &r)?
                 }
             };
             for p in written {

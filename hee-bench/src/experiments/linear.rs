@@ -115,7 +115,9 @@ pub fn conditioned_problem(d: usize, kappa: f64, seed: u64) -> Result<LinearProb
             (lam - 1.0).max(0.0).sqrt()
         })
         .collect();
-    let w = Mat::from_fn(d, d, |i, j| (0..d).map(|k| u[(i, k)] * sv[k] * v[(j, k)]).sum());
+    let w = Mat::from_fn(d, d, |i, j| {
+        (0..d).map(|k| u[(i, k)] * sv[k] * v[(j, k)]).sum()
+    });
     m.set_weight(0, w.as_ref())?;
     let b0: Vec<f64> = (0..d).map(|_| rng.random_range(-0.5..0.5)).collect();
     m.set_bias(0, &b0)?;

@@ -2,6 +2,7 @@
 
 pub mod linear;
 pub mod sampler_check;
+pub mod speedup;
 
 use std::path::PathBuf;
 

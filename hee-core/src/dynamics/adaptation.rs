@@ -46,7 +46,124 @@ pub struct CurvatureRange {
     pub lambda_max: f64,
 }
 
+impl CurvatureRange {
+    /// Extreme eigenvalues of the Hessian of U over the free latent layers at
+    /// one network state `x` (a stacked column: layer 0 holds the data).
+    ///
+    /// The Hessian is assembled column by column from central differences of
+    /// the exact gradient (A′ analytic or by quadrature), symmetrised, and
+    /// diagonalised. Cost: 2·d gradient evaluations and one d×d eigen-
+    /// decomposition for d latent units — meant for setting up a run, not for
+    /// the step loop. For a linear-gaussian model the result is exact (the
+    /// Hessian is the constant Λ). Where U is not convex at `x` (student-t
+    /// layers), λ_min is floored at 1e-3·λ_max.
+    pub fn at_state<T: Real>(model: &HeeModel<T>, x: &[f64]) -> Result<CurvatureRange> {
+        let n = model.total_size();
+        if x.len() != n {
+            return Err(HeeError::dims("x", n, x.len()));
+        }
+        if let Some((i, v)) = x.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(HeeError::NonFiniteInput {
+                field: "x".into(),
+                row: i,
+                col: 0,
+                value: *v,
+            });
+        }
+        let m64 = model.cast::<f64>();
+        let start = model.offset(1);
+        let d = n - start;
+        let grad = |xs: &faer::Mat<f64>| -> Result<faer::Mat<f64>> {
+            let b = xs.ncols();
+            let mut fx = faer::Mat::zeros(n, b);
+            let mut eta = faer::Mat::zeros(n, b);
+            let mut ap = faer::Mat::zeros(n, b);
+            let (mut diff, mut tmp, mut g) = (
+                faer::Mat::zeros(n, b),
+                faer::Mat::zeros(n, b),
+                faer::Mat::zeros(n, b),
+            );
+            m64.natural_params(xs.as_ref(), fx.as_mut(), eta.as_mut());
+            m64.exact_a_prime(eta.as_ref(), ap.as_mut())?;
+            m64.state_gradient(
+                xs.as_ref(),
+                eta.as_ref(),
+                ap.as_ref(),
+                1,
+                diff.as_mut(),
+                tmp.as_mut(),
+                g.as_mut(),
+            );
+            Ok(g)
+        };
+        // All 2d perturbed states in one batch: columns 2k and 2k+1 move
+        // latent k by +ε and −ε.
+        let eps = 1e-4;
+        let xs = faer::Mat::from_fn(n, 2 * d, |i, c| {
+            let k = c / 2;
+            let sign = if c % 2 == 0 { 1.0 } else { -1.0 };
+            x[i] + if i == start + k {
+                sign * eps * (1.0 + x[i].abs())
+            } else {
+                0.0
+            }
+        });
+        let g = grad(&xs)?;
+        let h = faer::Mat::from_fn(d, d, |i, k| {
+            let step = 2.0 * eps * (1.0 + x[start + k].abs());
+            (g[(start + i, 2 * k)] - g[(start + i, 2 * k + 1)]) / step
+        });
+        let sym = faer::Mat::from_fn(d, d, |i, k| 0.5 * (h[(i, k)] + h[(k, i)]));
+        let ev = sym
+            .self_adjoint_eigenvalues(faer::Side::Lower)
+            .map_err(|_| HeeError::Numerical {
+                routine: "eigen",
+                reason: "Hessian of U".into(),
+            })?;
+        let lambda_max = ev.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        if !(lambda_max.is_finite() && lambda_max > 0.0) {
+            return Err(HeeError::Numerical {
+                routine: "curvature",
+                reason: format!("largest curvature {lambda_max} is not positive"),
+            });
+        }
+        let lambda_min = ev
+            .iter()
+            .cloned()
+            .fold(f64::INFINITY, f64::min)
+            .max(1e-3 * lambda_max);
+        Ok(CurvatureRange {
+            lambda_min,
+            lambda_max,
+        })
+    }
+}
+
 impl Adaptation {
+    /// The tuned kernel for `model` with observation `data` (one row), the
+    /// curvature measured at the latent state `latents` (zero if `None`):
+    /// [`CurvatureRange::at_state`] followed by [`Adaptation::tuned`].
+    pub fn for_model<T: Real>(
+        config: NeuralConfig,
+        model: &HeeModel<T>,
+        data: &[f64],
+        latents: Option<&[f64]>,
+    ) -> Result<Self> {
+        let n0 = model.size(0);
+        if data.len() != n0 {
+            return Err(HeeError::dims("data", n0, data.len()));
+        }
+        let mut x = vec![0.0; model.total_size()];
+        x[..n0].copy_from_slice(data);
+        if let Some(l) = latents {
+            if l.len() != x.len() - n0 {
+                return Err(HeeError::dims("latents", x.len() - n0, l.len()));
+            }
+            x[n0..].copy_from_slice(l);
+        }
+        Adaptation::tuned(config, CurvatureRange::at_state(model, &x)?)
+    }
+
     /// A validated kernel with explicit τ_a and g.
     pub fn new(config: NeuralConfig, tau_a: f64, g: f64) -> Result<Self> {
         let k = Adaptation { config, tau_a, g };
@@ -128,6 +245,7 @@ impl<T: Real> Dynamics<T> for Adaptation {
         let noise_a = T::of((2.0 * self.g * self.config.tau * self.config.dt).sqrt() / self.tau_a);
         let adapt = self.g > 0.0;
         let start = model.offset(self.config.first_free());
+        let z = crate::normal::Ziggurat::get();
         for (j, rng) in rngs.iter_mut().enumerate() {
             let xj = &mut col_mut(x.rb_mut(), j)[start..];
             let aj = &mut col_mut(aux.rb_mut(), j)[start..];
@@ -136,9 +254,9 @@ impl<T: Real> Dynamics<T> for Adaptation {
                 let a = *av;
                 // Written as x + h(−G − a) so that g = 0 (a ≡ 0) gives
                 // x − hG bit for bit, like the plain kernel.
-                *xv = *xv + h * (-gr - a) + noise_x * T::std_normal(rng);
+                *xv = *xv + h * (-gr - a) + noise_x * T::std_normal_with(z, rng);
                 if adapt {
-                    *av = a + ra * (g * gr - a) + noise_a * T::std_normal(rng);
+                    *av = a + ra * (g * gr - a) + noise_a * T::std_normal_with(z, rng);
                 }
             }
         }

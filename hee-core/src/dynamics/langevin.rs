@@ -47,11 +47,12 @@ impl<T: Real> Dynamics<T> for Langevin {
         let h = T::of(self.config.h());
         let noise = (T::of(2.0) * h).sqrt();
         let start = model.offset(self.config.first_free());
+        let z = crate::normal::Ziggurat::get();
         for (j, rng) in rngs.iter_mut().enumerate() {
             let xj = &mut col_mut(x.rb_mut(), j)[start..];
             let gj = &crate::aprime::col(grad, j)[start..];
             for (xv, &g) in xj.iter_mut().zip(gj) {
-                *xv = *xv - h * g + noise * T::std_normal(rng);
+                *xv = *xv - h * g + noise * T::std_normal_with(z, rng);
             }
         }
     }

@@ -185,10 +185,17 @@ pub fn ensemble_estimate<D: Dynamics<f32>>(
             / gf)
             .sqrt()
     });
-    let aq: Vec<Vec<f64>> = sa.iter().map(|s| s.iter().map(|v| v / cnt).collect()).collect();
-    let aux_sq: Vec<f64> = (0..d).map(|i| aq.iter().map(|m| m[i]).sum::<f64>() / gf).collect();
+    let aq: Vec<Vec<f64>> = sa
+        .iter()
+        .map(|s| s.iter().map(|v| v / cnt).collect())
+        .collect();
+    let aux_sq: Vec<f64> = (0..d)
+        .map(|i| aq.iter().map(|m| m[i]).sum::<f64>() / gf)
+        .collect();
     let aux_sq_se: Vec<f64> = (0..d)
-        .map(|i| (aq.iter().map(|m| (m[i] - aux_sq[i]).powi(2)).sum::<f64>() / (gf - 1.0) / gf).sqrt())
+        .map(|i| {
+            (aq.iter().map(|m| (m[i] - aux_sq[i]).powi(2)).sum::<f64>() / (gf - 1.0) / gf).sqrt()
+        })
         .collect();
     EnsembleEstimate {
         mean,
@@ -229,7 +236,11 @@ use proptest::test_runner::TestCaseError;
 /// Every entry of the estimate lies within |bias| + 6 SE of the exact
 /// posterior, where bias = stationary law of the discretised sampler (exact,
 /// from the moment recursion) minus the posterior.
-pub fn check_against_exact(est: &EnsembleEstimate, post: &Gaussian, stat: &Gaussian) -> Result<(), TestCaseError> {
+pub fn check_against_exact(
+    est: &EnsembleEstimate,
+    post: &Gaussian,
+    stat: &Gaussian,
+) -> Result<(), TestCaseError> {
     let d = post.dim();
     for i in 0..d {
         let bias = (stat.mean[i] - post.mean[i]).abs();
@@ -270,6 +281,7 @@ pub fn lg_setup(seed: u64, sizes: &[usize]) -> (HeeModel<f32>, LinearGaussian, V
 /// the moment recursion of `kind`: the ensemble is exactly gaussian, so
 /// sd(mean_i) = √(P_ii/N) and sd(cov_ij) = √((P_ii P_jj + P_ij²)/N); we
 /// allow 6 of them (+1e-4 for f32 rounding of the deterministic part).
+#[allow(clippy::too_many_arguments)]
 pub fn transient_matches_recursion<D: Dynamics<f32>>(
     seed: u64,
     kernel: &D,
@@ -290,20 +302,39 @@ pub fn transient_matches_recursion<D: Dynamics<f32>>(
     }
     let (m, p) = rec.latent_part(&mean, &cov);
     let n0 = model.size(0);
-    let xi = Mat::<f32>::from_fn(n, model.total_size(), |_, c| if c >= n0 { 3.0 } else { 0.0 });
+    let xi = Mat::<f32>::from_fn(
+        n,
+        model.total_size(),
+        |_, c| if c >= n0 { 3.0 } else { 0.0 },
+    );
     let data = Mat::<f32>::from_fn(n, n0, |_, j| x0[j] as f32);
     let mut streams = RowStreams::new(seed, n);
-    let mut state = kernel.init(model, Some(data.as_ref()), Some(xi.as_ref()), n, &mut streams).unwrap();
+    let mut state = kernel
+        .init(
+            model,
+            Some(data.as_ref()),
+            Some(xi.as_ref()),
+            n,
+            &mut streams,
+        )
+        .unwrap();
     let mut ws = Workspace::new(model, n, cfg.chunk);
     for _ in 0..t {
-        kernel.step(model, &mut streams, &mut state, &mut ws).unwrap();
+        kernel
+            .step(model, &mut streams, &mut state, &mut ws)
+            .unwrap();
     }
     let samples = Mat::<f64>::from_fn(n, d, |r, c| state.x[(n0 + c, r)] as f64);
     let (sm, sc) = hee_core::linear_gaussian::sample_moments(samples.as_ref());
     let nf = n as f64;
     for i in 0..d {
         let tol = 6.0 * (p[(i, i)] / nf).sqrt() + 1e-4;
-        assert!((sm[i] - m[i]).abs() < tol, "mean[{i}] {} vs recursion {} (tol {tol:.3e})", sm[i], m[i]);
+        assert!(
+            (sm[i] - m[i]).abs() < tol,
+            "mean[{i}] {} vs recursion {} (tol {tol:.3e})",
+            sm[i],
+            m[i]
+        );
         for j in 0..d {
             let tol = 6.0 * ((p[(i, i)] * p[(j, j)] + p[(i, j)].powi(2)) / nf).sqrt() + 1e-4;
             assert!(

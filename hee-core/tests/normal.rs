@@ -1,0 +1,60 @@
+//! The f32 ziggurat draws standard normals: Kolmogorov–Smirnov against the
+//! normal CDF, moments, and the tail mass beyond the ziggurat's base.
+
+use hee_core::normal::Ziggurat;
+use rand::SeedableRng;
+
+/// Φ(x) via erfc (W. J. Cody's rational approximations are overkill here:
+/// the complementary error function of Numerical Recipes, |ε| < 1.2e-7, is
+/// far below the KS resolution 1/√n ≈ 3e-4).
+fn phi(x: f64) -> f64 {
+    let z = x.abs() / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let r = t
+        * (-z * z - 1.26551223
+            + t * (1.00002368
+                + t * (0.37409196
+                    + t * (0.09678418
+                        + t * (-0.18628806
+                            + t * (0.27886807
+                                + t * (-1.13520398
+                                    + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
+            .exp();
+    if x >= 0.0 {
+        1.0 - 0.5 * r
+    } else {
+        0.5 * r
+    }
+}
+
+#[test]
+fn ziggurat_is_standard_normal() {
+    let z = Ziggurat::get();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(99);
+    let n = 1_000_000;
+    let mut xs: Vec<f64> = (0..n).map(|_| z.sample(&mut rng) as f64).collect();
+    let mean = xs.iter().sum::<f64>() / n as f64;
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
+    let kurt = xs.iter().map(|x| (x - mean).powi(4)).sum::<f64>() / n as f64 / (var * var);
+    // Standard errors: mean 1e-3, variance √2·1e-3, kurtosis √24·1e-3; 5 of each.
+    assert!(mean.abs() < 5e-3, "mean {mean}");
+    assert!((var - 1.0).abs() < 7.1e-3, "var {var}");
+    assert!((kurt - 3.0).abs() < 2.5e-2, "kurtosis {kurt}");
+    // Tail beyond the base layer R = 3.4426: probability 2(1 − Φ(R)) = 5.76e-4.
+    let tail = xs.iter().filter(|x| x.abs() > 3.442_619_855_899).count() as f64 / n as f64;
+    let p = 2.0 * (1.0 - phi(3.442_619_855_899));
+    assert!(
+        (tail - p).abs() < 5.0 * (p / n as f64).sqrt(),
+        "tail {tail} vs {p}"
+    );
+    // Kolmogorov–Smirnov: critical value at α = 1e-4 is ≈ 2.15/√n.
+    xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let mut d: f64 = 0.0;
+    for (i, &x) in xs.iter().enumerate() {
+        let f = phi(x);
+        d = d
+            .max((f - i as f64 / n as f64).abs())
+            .max(((i + 1) as f64 / n as f64 - f).abs());
+    }
+    assert!(d < 2.15 / (n as f64).sqrt(), "KS distance {d}");
+}
