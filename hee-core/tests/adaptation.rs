@@ -88,10 +88,6 @@ fn run_case(
     Ok(())
 }
 
-fn lg_strategy() -> impl Strategy<Value = (u64, Vec<usize>)> {
-    (any::<u64>(), prop::collection::vec(2usize..=8, 3..=4))
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 10, ..ProptestConfig::default() })]
 

@@ -48,10 +48,6 @@ fn interneuron_bias(lg: &LinearGaussian, tau_ratio: f64) -> f64 {
     2.0 * tau_ratio * worst
 }
 
-fn lg_strategy() -> impl Strategy<Value = (u64, Vec<usize>)> {
-    (any::<u64>(), prop::collection::vec(2usize..=8, 3..=4))
-}
-
 fn run_case(
     seed: u64,
     sizes: &[usize],

@@ -253,26 +253,8 @@ fn run_one(
     let d = p.exact_model.latent_dim();
     let n0 = p.model.size(0);
     let chains = plan.chains;
-    let mut x_init = Mat::<f32>::zeros(chains, p.model.total_size());
-    for r in 0..chains {
-        for (i, v) in start.iter().enumerate() {
-            x_init[(r, n0 + i)] = *v as f32;
-        }
-    }
-    let data = data_batch(&p.x0, chains);
-    let mut streams = RowStreams::new(seed, chains);
     let t0 = Instant::now();
-    let mut state = kernel.init(
-        &p.model,
-        Some(data.as_ref()),
-        Some(x_init.as_ref()),
-        chains,
-        &mut streams,
-    )?;
-    let mut ws = Workspace::new(&p.model, chains, kernel.config.chunk);
-    for _ in 0..steps {
-        kernel.step(&p.model, &mut streams, &mut state, &mut ws)?;
-    }
+    let state = run_from_far_start(p, kernel, steps, chains, seed)?;
     let wall_ms = t0.elapsed().as_secs_f64() * 1e3;
     let mut acc = MomentAccumulator::new(d);
     let mut buf = vec![0.0; d];
@@ -359,6 +341,40 @@ fn run_one(
         iact_exact,
         curve,
     })
+}
+
+/// Runs `chains` chains of `kernel` for `steps` steps from the far start
+/// (latents START_SD posterior standard deviations out on every axis).
+fn run_from_far_start(
+    p: &LinearProblem,
+    kernel: &Adaptation,
+    steps: usize,
+    chains: usize,
+    seed: u64,
+) -> Result<hee_core::SamplerState<f32>, CliError> {
+    let n0 = p.model.size(0);
+    let start = far_start(p, START_SD);
+    let x_init = Mat::<f32>::from_fn(chains, p.model.total_size(), |_, c| {
+        if c >= n0 {
+            start[c - n0] as f32
+        } else {
+            0.0
+        }
+    });
+    let data = data_batch(&p.x0, chains);
+    let mut streams = RowStreams::new(seed, chains);
+    let mut state = kernel.init(
+        &p.model,
+        Some(data.as_ref()),
+        Some(x_init.as_ref()),
+        chains,
+        &mut streams,
+    )?;
+    let mut ws = Workspace::new(&p.model, chains, kernel.config.chunk);
+    for _ in 0..steps {
+        kernel.step(&p.model, &mut streams, &mut state, &mut ws)?;
+    }
+    Ok(state)
 }
 
 /// Runs the experiment; `progress` receives one line per finished run.
@@ -545,29 +561,7 @@ impl TimeToAccuracy {
         chains: usize,
         seed: u64,
     ) -> Result<(), CliError> {
-        let p = &self.problem;
-        let n0 = p.model.size(0);
-        let start = far_start(p, START_SD);
-        let x_init = Mat::<f32>::from_fn(chains, p.model.total_size(), |_, c| {
-            if c >= n0 {
-                start[c - n0] as f32
-            } else {
-                0.0
-            }
-        });
-        let data = data_batch(&p.x0, chains);
-        let mut streams = RowStreams::new(seed, chains);
-        let mut state = kernel.init(
-            &p.model,
-            Some(data.as_ref()),
-            Some(x_init.as_ref()),
-            chains,
-            &mut streams,
-        )?;
-        let mut ws = Workspace::new(&p.model, chains, kernel.config.chunk);
-        for _ in 0..steps {
-            kernel.step(&p.model, &mut streams, &mut state, &mut ws)?;
-        }
+        run_from_far_start(&self.problem, kernel, steps, chains, seed)?;
         Ok(())
     }
 }

@@ -346,3 +346,10 @@ pub fn transient_matches_recursion<D: Dynamics<f32>>(
         }
     }
 }
+
+/// Linear-gaussian models with 2–3 latent layers of 2–8 units (the
+/// observation layer also 2–8 units), and a seed for weights and data.
+pub fn lg_strategy() -> impl proptest::strategy::Strategy<Value = (u64, Vec<usize>)> {
+    use proptest::prelude::*;
+    (any::<u64>(), prop::collection::vec(2usize..=8, 3..=4))
+}
