@@ -86,9 +86,10 @@ fn add(a: &[f64], b: &[f64]) -> Vec<f64> {
 pub enum KernelKind {
     /// Plain Langevin, x ← x − h ∂U/∂x + √(2h) ξ.
     Plain,
-    /// Adaptation dynamics with time constant τ_a and strength g:
-    /// x ← x − h(∂U/∂x + a) + √(2h) ξ_x,
-    /// a ← a + (Δt/τ_a)(−a + g ∂U/∂x) + (√(2gτΔt)/τ_a) ξ_a.
+    /// Adaptation dynamics with time constant τ_a and strength g, the
+    /// kernel's scheme: with G = ∂U/∂x at the current state and
+    /// ρ = e^{−Δt/τ_a}, first a ← ρa + (1−ρ)gG + √(μ(1−ρ²)) ξ_a, then
+    /// x ← x − h(G + a) + √(2h) ξ_x with the new a.
     Adaptation { tau_a: f64, g: f64 },
 }
 
@@ -168,21 +169,28 @@ impl MomentRecursion {
                 }
             }
             KernelKind::Adaptation { tau_a, g: strength } => {
-                let ra = config.dt / tau_a;
-                let qa = 2.0 * strength * config.tau * config.dt / (tau_a * tau_a);
+                // Exponential integrator for a at fixed force: decay e^{-Δt/τ_a},
+                // force weight 1 − e^{-Δt/τ_a}, noise μ(1 − e^{-2Δt/τ_a}).
+                let decay = (-config.dt / tau_a).exp();
+                let ra = 1.0 - decay;
+                let mu = strength * config.tau / tau_a;
+                let qa = mu * (1.0 - decay * decay);
+                let mut op_a = AffineStep::identity(dim);
+                let mut op_x = AffineStep::identity(dim);
                 for i in 0..d {
                     let ai = d + i;
                     for j in 0..dim {
-                        mv.a[(i, j)] -= h * g[(i, j)];
-                        mv.a[(ai, j)] += ra * strength * g[(i, j)];
+                        op_a.a[(ai, j)] += ra * strength * g[(i, j)];
+                        op_x.a[(i, j)] -= h * g[(i, j)];
                     }
-                    mv.a[(i, ai)] -= h;
-                    mv.a[(ai, ai)] -= ra;
-                    mv.c[i] = -h * gc[i];
-                    mv.c[ai] = ra * strength * gc[i];
-                    mv.q[(i, i)] = 2.0 * h;
-                    mv.q[(ai, ai)] = qa;
+                    op_a.a[(ai, ai)] -= ra;
+                    op_a.c[ai] = ra * strength * gc[i];
+                    op_a.q[(ai, ai)] = qa;
+                    op_x.a[(i, ai)] -= h;
+                    op_x.c[i] = -h * gc[i];
+                    op_x.q[(i, i)] = 2.0 * h;
                 }
+                mv = op_a.then(&op_x);
             }
         }
         let refresh = refresh_affine(model, &layout, config);
