@@ -19,6 +19,25 @@ pub struct LinearProblem {
     pub lambda_max: f64,
 }
 
+impl LinearProblem {
+    /// The problem of model `m` (f64, linear-gaussian) and observation `x0`:
+    /// its exact posterior and curvature range.
+    pub fn new(name: String, m: &HeeModel<f64>, x0: Vec<f64>) -> Result<Self> {
+        let exact_model = LinearGaussian::from_model(m)?;
+        let posterior = exact_model.posterior(&x0)?;
+        let (lambda_min, lambda_max) = eig_range(&exact_model.precision());
+        Ok(LinearProblem {
+            name,
+            model: m.cast(),
+            exact_model,
+            x0,
+            posterior,
+            lambda_min,
+            lambda_max,
+        })
+    }
+}
+
 /// Draws a random linear-gaussian model with layer widths `sizes`
 /// (observation first), σ_l ∈ [0.7, 1.3], weights N(0, scale²/n_{l+1}),
 /// biases and one observation uniform in [−1, 1].
@@ -42,9 +61,6 @@ pub fn random_problem(sizes: &[usize], scale: f64, seed: u64) -> Result<LinearPr
         m.set_bias(l, &b)?;
     }
     let x0: Vec<f64> = (0..sizes[0]).map(|_| rng.random_range(-1.0..1.0)).collect();
-    let exact_model = LinearGaussian::from_model(&m)?;
-    let posterior = exact_model.posterior(&x0)?;
-    let (lambda_min, lambda_max) = eig_range(&exact_model.precision());
     let name = format!(
         "lg-{}",
         sizes
@@ -53,15 +69,7 @@ pub fn random_problem(sizes: &[usize], scale: f64, seed: u64) -> Result<LinearPr
             .collect::<Vec<_>>()
             .join("-")
     );
-    Ok(LinearProblem {
-        name,
-        model: m.cast(),
-        exact_model,
-        x0,
-        posterior,
-        lambda_min,
-        lambda_max,
-    })
+    LinearProblem::new(name, &m, x0)
 }
 
 /// Extreme eigenvalues of a symmetric matrix.
@@ -122,18 +130,7 @@ pub fn conditioned_problem(d: usize, kappa: f64, seed: u64) -> Result<LinearProb
     let b0: Vec<f64> = (0..d).map(|_| rng.random_range(-0.5..0.5)).collect();
     m.set_bias(0, &b0)?;
     let x0: Vec<f64> = (0..d).map(|_| f64::std_normal(&mut rng)).collect();
-    let exact_model = LinearGaussian::from_model(&m)?;
-    let posterior = exact_model.posterior(&x0)?;
-    let (lambda_min, lambda_max) = eig_range(&exact_model.precision());
-    Ok(LinearProblem {
-        name: format!("kappa-{kappa}"),
-        model: m.cast(),
-        exact_model,
-        x0,
-        posterior,
-        lambda_min,
-        lambda_max,
-    })
+    LinearProblem::new(format!("kappa-{kappa}"), &m, x0)
 }
 
 /// A start `dist` posterior standard deviations from the mean along every
