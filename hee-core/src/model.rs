@@ -566,23 +566,3 @@ fn add_bias<T: Real>(mut m: MatMut<'_, T>, b: &[T]) {
         }
     }
 }
-
-/// A stacked state filled from per-layer blocks given one sample per row.
-pub fn stack_rows<T: Real>(model: &HeeModel<T>, layers: &[MatRef<'_, T>]) -> Result<Mat<T>> {
-    if layers.len() != model.n_layers() {
-        return Err(HeeError::dims("layers", model.n_layers(), layers.len()));
-    }
-    let b = layers[0].nrows();
-    let mut x = Mat::zeros(model.total_size(), b);
-    for (l, m) in layers.iter().enumerate() {
-        if m.nrows() != b || m.ncols() != model.size(l) {
-            return Err(HeeError::dims(
-                format!("layer {l}"),
-                format!("{b}x{}", model.size(l)),
-                format!("{}x{}", m.nrows(), m.ncols()),
-            ));
-        }
-        model.layer_of_mut(x.as_mut(), l).copy_from(m.transpose());
-    }
-    Ok(x)
-}

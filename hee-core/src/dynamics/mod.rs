@@ -534,11 +534,3 @@ pub fn clamp_data<T: Real, D: Dynamics<T> + ?Sized>(
     set_observed(model, &mut state.x, data)?;
     refresh(dynamics, model, streams, state, ws)
 }
-
-/// Resolved A′ estimators, re-exported for kernels outside this module.
-pub fn resolved_kinds<T: Real>(
-    cfg: &NeuralConfig,
-    model: &HeeModel<T>,
-) -> Result<Vec<LayerAPrime>> {
-    cfg.a_prime.resolve(model)
-}
