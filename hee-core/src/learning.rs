@@ -10,7 +10,9 @@
 use faer::Mat;
 
 use crate::aprime::APrime;
-use crate::dynamics::{clamp_data, Dynamics, RowStreams, SamplerState, Workspace};
+use crate::dynamics::{
+    clamp_data, resync_after_update, Dynamics, RowStreams, SamplerState, Workspace,
+};
 use crate::energy::MAX_ENERGY_PARAMS;
 use crate::error::{non_negative, HeeError, Result};
 use crate::model::{EnergyReference, HeeModel, ParamGrads};
@@ -217,9 +219,8 @@ pub fn train_minibatch<T: Real, D: Dynamics<T> + ?Sized>(
         info.mean_sq_grad = dynamics.step(model, streams, state, ws)?.mean_sq_grad;
         local_gradients(model, state, &a_prime, rates.lr_energy > 0.0, scratch)?;
         apply_gradients(model, &scratch.grads, rates)?;
-        // The state's η and A′ estimate refer to the old parameters; the
-        // next step's refresh brings them up to date (a one-step lag that
-        // vanishes with the learning rate).
+        // η and the exact A′ estimates follow the new parameters at once.
+        resync_after_update(dynamics, model, state, ws)?;
     }
     info.weight_grad_sq = scratch
         .grads

@@ -435,6 +435,56 @@ fn refresh<T: Real, D: Dynamics<T> + ?Sized>(
         })
 }
 
+/// After the model's parameters changed (a learning update): recomputes
+/// η(x) and the exact A′ estimates (analytic and quadrature layers) so that
+/// the next step sees a state consistent with the new parameters.
+/// Interneuron estimates are left as they are: the populations track η
+/// continuously and catch up in the next step's sub-steps.
+pub fn resync_after_update<T: Real, D: Dynamics<T> + ?Sized>(
+    dynamics: &D,
+    model: &HeeModel<T>,
+    state: &mut SamplerState<T>,
+    ws: &mut Workspace<T>,
+) -> Result<()> {
+    let cfg = dynamics.config();
+    let kinds = cfg.a_prime.resolve(model)?;
+    let n = model.total_size();
+    let c = cfg.chunk;
+    (
+        state.x.as_ref().par_col_chunks(c),
+        state.eta.as_mut().par_col_chunks_mut(c),
+        state.a_prime.as_mut().par_col_chunks_mut(c),
+        ws.buf.as_mut().par_col_chunks_mut(c),
+    )
+        .into_par_iter()
+        .try_for_each(|(x, mut eta, mut ap, buf)| -> Result<()> {
+            let mut s = split_scratch(buf, n);
+            model.natural_params(x, s.fx.rb_mut(), eta.rb_mut());
+            for (l, kind) in kinds.iter().enumerate() {
+                let e = model.energy(l);
+                let el = model.layer_of(eta.rb(), l);
+                let mut al = model.layer_of_mut(ap.rb_mut(), l);
+                match kind {
+                    LayerAPrime::Analytic => {
+                        let s2 = T::of(e.sigma() * e.sigma());
+                        crate::model::zip_map(al, el, |v| s2 * v);
+                    }
+                    LayerAPrime::Quadrature => {
+                        for j in 0..el.ncols() {
+                            for i in 0..el.nrows() {
+                                al[(i, j)] = T::of(
+                                    crate::quadrature::unit_moments(e, el[(i, j)].f64())?.mean,
+                                );
+                            }
+                        }
+                    }
+                    LayerAPrime::Interneurons => {}
+                }
+            }
+            Ok(())
+        })
+}
+
 fn split_scratch<T>(buf: MatMut<'_, T>, n: usize) -> ChunkScratch<'_, T> {
     let (fx, rest) = buf.split_at_row_mut(n);
     let (diff, rest) = rest.split_at_row_mut(n);
