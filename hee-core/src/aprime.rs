@@ -90,27 +90,39 @@ impl APrime {
     /// Resolves the estimator of every layer, refusing analytic A′ for a
     /// non-gaussian layer.
     pub fn resolve<T: Real>(&self, model: &HeeModel<T>) -> Result<Vec<LayerAPrime>> {
+        let mut out = Vec::with_capacity(model.n_layers());
+        self.resolve_into(model, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`APrime::resolve`] into a reused buffer (no allocation once it has
+    /// grown to the number of layers: the step loop calls this).
+    pub fn resolve_into<T: Real>(
+        &self,
+        model: &HeeModel<T>,
+        out: &mut Vec<LayerAPrime>,
+    ) -> Result<()> {
         if let Some(c) = self.interneurons() {
             c.validate()?;
         }
-        (0..model.n_layers())
-            .map(|l| {
-                let gaussian = model.energy(l).is_gaussian();
-                Ok(match self {
-                    APrime::Analytic if gaussian => LayerAPrime::Analytic,
-                    APrime::Analytic => {
-                        return Err(HeeError::Unsupported(format!(
-                            "analytic A' needs a gaussian layer; layer {l} is {}",
-                            model.energy(l).name()
-                        )))
-                    }
-                    APrime::Quadrature => LayerAPrime::Quadrature,
-                    APrime::Interneurons(_) => LayerAPrime::Interneurons,
-                    APrime::Auto(_) if gaussian => LayerAPrime::Analytic,
-                    APrime::Auto(_) => LayerAPrime::Interneurons,
-                })
-            })
-            .collect()
+        out.clear();
+        for l in 0..model.n_layers() {
+            let gaussian = model.energy(l).is_gaussian();
+            out.push(match self {
+                APrime::Analytic if gaussian => LayerAPrime::Analytic,
+                APrime::Analytic => {
+                    return Err(HeeError::Unsupported(format!(
+                        "analytic A' needs a gaussian layer; layer {l} is {}",
+                        model.energy(l).name()
+                    )))
+                }
+                APrime::Quadrature => LayerAPrime::Quadrature,
+                APrime::Interneurons(_) => LayerAPrime::Interneurons,
+                APrime::Auto(_) if gaussian => LayerAPrime::Analytic,
+                APrime::Auto(_) => LayerAPrime::Interneurons,
+            });
+        }
+        Ok(())
     }
 
     /// The interneuron parameters, when any layer may use them.

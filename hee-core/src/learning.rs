@@ -61,7 +61,6 @@ impl LocalLearning {
 pub struct LearningScratch<T> {
     fx: Mat<T>,
     diff: Mat<T>,
-    eta: Mat<T>,
     /// The last gradients computed.
     pub grads: ParamGrads<T>,
 }
@@ -73,7 +72,6 @@ impl<T: Real> LearningScratch<T> {
         LearningScratch {
             fx: Mat::zeros(n, batch),
             diff: Mat::zeros(n, batch),
-            eta: Mat::zeros(n, batch),
             grads: ParamGrads::zeros_like(model),
         }
     }
@@ -89,9 +87,8 @@ pub fn local_gradients<T: Real>(
     scratch: &mut LearningScratch<T>,
 ) -> Result<()> {
     let x = state.x.as_ref();
-    // f(x) for the presynaptic side; η is recomputed into scratch (cheap next
-    // to a step, and keeps the rule independent of the kernel's buffers).
-    model.natural_params(x, scratch.fx.as_mut(), scratch.eta.as_mut());
+    // f(x) for the presynaptic side; η and A′ are already in the state.
+    model.presynaptic(x, scratch.fx.as_mut());
     model.weight_grads(
         x,
         state.a_prime.as_ref(),

@@ -275,6 +275,22 @@ impl<T: Real> HeeModel<T> {
         }
     }
 
+    /// f(x_l) for every layer l ≥ 1 (the presynaptic rates); nothing to do,
+    /// and `fx` untouched, when f is the identity.
+    pub fn presynaptic(&self, x: MatRef<'_, T>, mut fx: MatMut<'_, T>) {
+        let f = self.nonlinearity;
+        if f.is_identity() {
+            return;
+        }
+        for l in 1..=self.top() {
+            zip_map(
+                self.layer_of_mut(fx.rb_mut(), l),
+                self.layer_of(x, l),
+                |v| f.f(v),
+            );
+        }
+    }
+
     /// ∂U/∂x_k for the layers k ≥ `first_free` (spec §1):
     ///
     /// ∂U/∂x_k = φ_k′(x_k) − η_k − f′(x_k) ⊙ W_{k−1}ᵀ (x_{k−1} − A′_{k−1})

@@ -182,6 +182,8 @@ pub struct Workspace<T> {
     buf: Mat<T>,
     /// Per-chunk partial sums for the diagnostics, summed in chunk order.
     partial: Vec<f64>,
+    /// Resolved A′ estimator of every layer (reused, so steps do not allocate).
+    kinds: Vec<LayerAPrime>,
     n: usize,
 }
 
@@ -192,6 +194,7 @@ impl<T: Real> Workspace<T> {
         Workspace {
             buf: Mat::zeros(4 * n, batch),
             partial: vec![0.0; batch.div_ceil(chunk.max(1))],
+            kinds: Vec::with_capacity(model.n_layers()),
             n,
         }
     }
@@ -306,11 +309,12 @@ pub trait Dynamics<T: Real>: Sync {
         ws: &mut Workspace<T>,
     ) -> Result<StepInfo> {
         let cfg = self.config();
-        let kinds = cfg.a_prime.resolve(model)?;
+        check_batch(state, ws, streams)?;
+        cfg.a_prime.resolve_into(model, &mut ws.kinds)?;
+        let kinds = &ws.kinds;
         let first_free = cfg.first_free();
         let (h_eps, k) = (T::of(cfg.h_eps()), cfg.substeps());
         let n = model.total_size();
-        check_batch(state, ws, streams)?;
         let c = cfg.chunk;
         let chunks = (
             state.x.as_mut().par_col_chunks_mut(c),
@@ -349,7 +353,7 @@ pub trait Dynamics<T: Real>: Sync {
                     self.update_chunk(model, x.rb_mut(), aux, grad.rb(), rngs);
                     check_chunk(model, x.rb(), first_free, 0)?;
                     model.natural_params(x.rb(), fx.rb_mut(), eta.rb_mut());
-                    refresh_all(model, &kinds, eta.rb(), eps, ap.rb_mut(), h_eps, k, rngs)
+                    refresh_all(model, kinds, eta.rb(), eps, ap.rb_mut(), h_eps, k, rngs)
                 },
             )
             .map_err(|e| stamp_step(e, state.step + 1, model, cfg))?;
@@ -447,7 +451,8 @@ pub fn resync_after_update<T: Real, D: Dynamics<T> + ?Sized>(
     ws: &mut Workspace<T>,
 ) -> Result<()> {
     let cfg = dynamics.config();
-    let kinds = cfg.a_prime.resolve(model)?;
+    cfg.a_prime.resolve_into(model, &mut ws.kinds)?;
+    let kinds = &ws.kinds;
     let n = model.total_size();
     let c = cfg.chunk;
     (
