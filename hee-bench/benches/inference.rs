@@ -15,7 +15,7 @@ use faer::Mat;
 use hee_bench::experiments::speedup;
 use hee_core::{
     APrime, Adaptation, BaseEnergy, CurvatureRange, Dynamics, HeeModel, InterneuronConfig,
-    LayerSpec, NeuralConfig, Nonlinearity, RowStreams, Workspace,
+    LayerSpec, NeuralConfig, Nonlinearity,
 };
 use rand::SeedableRng;
 
@@ -40,13 +40,9 @@ fn bench_kernel<D: Dynamics<f32>>(
     batch: usize,
 ) {
     let data = Mat::<f32>::from_fn(batch, m.size(0), |r, j| ((r + j) % 7) as f32 * 0.1);
-    let mut streams = RowStreams::new(1, batch);
-    let mut st = k
-        .init(m, Some(data.as_ref()), None, batch, &mut streams)
-        .unwrap();
-    let mut ws = Workspace::new(m, batch, k.config().chunk);
+    let mut run = k.init(m, Some(data.as_ref()), None, batch, 1).unwrap();
     group.bench_function(BenchmarkId::from_parameter(id), |b| {
-        b.iter(|| k.step(m, &mut streams, &mut st, &mut ws).unwrap());
+        b.iter(|| k.step(m, &mut run).unwrap());
     });
 }
 

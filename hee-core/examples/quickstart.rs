@@ -1,11 +1,8 @@
 //! Posterior sampling in a two-layer HEE model (the README's example).
 //! Run: `cargo run --release -p hee-core --example quickstart`.
 
-use faer::Mat;
-use hee_core::{
-    BaseEnergy, Dynamics, HeeModel, Langevin, LayerSpec, NeuralConfig, Nonlinearity, RowStreams,
-    Workspace,
-};
+use hee_core::faer::Mat;
+use hee_core::{BaseEnergy, Dynamics, HeeModel, Langevin, LayerSpec, NeuralConfig, Nonlinearity};
 use rand::SeedableRng;
 
 fn main() -> hee_core::Result<()> {
@@ -29,18 +26,17 @@ fn main() -> hee_core::Result<()> {
     let kernel = Langevin::new(NeuralConfig::new(0.01, 1.0))?;
     let batch = 64;
     let data = Mat::<f32>::from_fn(batch, 16, |_, j| (j as f32 * 0.4).sin()); // one observation per row
-    let mut streams = RowStreams::new(42, batch); // one random stream per sample
-    let mut state = kernel.init(&model, Some(data.as_ref()), None, batch, &mut streams)?;
-    let mut ws = Workspace::new(&model, batch, kernel.config.chunk);
+                                                                              // State, one random stream per sample (seed 42) and scratch, sized once.
+    let mut chains = kernel.init(&model, Some(data.as_ref()), None, batch, 42)?;
     let mut last = None;
     for _ in 0..1000 {
-        last = Some(kernel.step(&model, &mut streams, &mut state, &mut ws)?); // state in place, diagnostics out
+        last = Some(kernel.step(&model, &mut chains)?); // state in place, diagnostics out
     }
-    let x1 = state.layer(&model, 1); // batch × 8 posterior samples
+    let x1 = chains.state.layer(&model, 1)?; // batch × 8 posterior samples
     let mean0: f32 = (0..batch).map(|r| x1[(r, 0)]).sum::<f32>() / batch as f32;
     println!(
         "after {} steps: mean |dU/dx|^2 = {:.3}, posterior mean of unit 0 = {mean0:.3}",
-        state.step,
+        chains.state.steps(),
         last.map_or(0.0, |i| i.mean_sq_grad)
     );
     Ok(())

@@ -84,11 +84,16 @@ pub enum LayerAPrime {
     Analytic,
     Quadrature,
     Interneurons,
+    /// The top layer: η_L = b_L is the same for every sample and no neuron
+    /// reads A′_L (only learning b_L does), so it is computed exactly, once
+    /// per unit, whenever the parameters change — never by a population.
+    Constant,
 }
 
 impl APrime {
     /// Resolves the estimator of every layer, refusing analytic A′ for a
-    /// non-gaussian layer.
+    /// non-gaussian layer below the top. The top layer is always
+    /// [`LayerAPrime::Constant`].
     pub fn resolve<T: Real>(&self, model: &HeeModel<T>) -> Result<Vec<LayerAPrime>> {
         let mut out = Vec::with_capacity(model.n_layers());
         self.resolve_into(model, &mut out)?;
@@ -109,6 +114,7 @@ impl APrime {
         for l in 0..model.n_layers() {
             let gaussian = model.energy(l).is_gaussian();
             out.push(match self {
+                _ if l == model.top() => LayerAPrime::Constant,
                 APrime::Analytic if gaussian => LayerAPrime::Analytic,
                 APrime::Analytic => {
                     return Err(HeeError::Unsupported(format!(
@@ -149,7 +155,10 @@ impl APrime {
 /// For interneurons, runs K Euler–Maruyama sub-steps of
 /// τ_ε dε = (η − φ′(ε)) dt + √(2τ_ε) dW with sub-step Δt/K and stores the
 /// sub-step average in `a_prime`. The noise is drawn from `rng`, the
-/// sample's own stream, unit by unit and sub-step by sub-step.
+/// sample's own stream, unit by unit and sub-step by sub-step. A population
+/// that leaves the finite numbers is reported as a divergence whose cause
+/// names the interneurons' sub-step (its `layer` is filled in by the caller).
+/// [`LayerAPrime::Constant`] layers are left as they are.
 #[allow(clippy::too_many_arguments)]
 #[inline]
 pub(crate) fn refresh_layer<T: Real, R: Rng + ?Sized>(
@@ -163,6 +172,7 @@ pub(crate) fn refresh_layer<T: Real, R: Rng + ?Sized>(
     rng: &mut R,
 ) -> Result<()> {
     match kind {
+        LayerAPrime::Constant => {}
         LayerAPrime::Analytic => {
             let s2 = T::of(energy.sigma() * energy.sigma());
             for (a, &e) in a_prime.iter_mut().zip(eta) {
@@ -185,6 +195,24 @@ pub(crate) fn refresh_layer<T: Real, R: Rng + ?Sized>(
                 for _ in 0..substeps {
                     v = v + h_eps * (e - p.dphi(v)) + noise * T::std_normal_with(z, rng);
                     sum += v;
+                }
+                if !sum.is_finite() {
+                    // A non-finite η comes from the neurons (the caller names
+                    // their cause when `cause` is empty).
+                    let population = e.is_finite();
+                    return Err(HeeError::Diverged {
+                        step: 0,
+                        layer: 0,
+                        cause: if !population {
+                            String::new()
+                        } else {
+                            format!(
+                            "interneurons: sub-step dt/(K tau_eps) = {:.3e} is too long for this layer's energy (max curvature {:.3e}); raise substeps or tau_eps/tau",
+                            h_eps.f64(),
+                            energy.max_curvature()
+                        )
+                        },
+                    });
                 }
                 *ep = v;
                 *a = sum * inv_k;
@@ -264,7 +292,15 @@ pub(crate) fn refresh_all<T: Real, R: Rng>(
                 h_eps,
                 substeps,
                 rng,
-            )?;
+            )
+            .map_err(|e| match e {
+                HeeError::Diverged { step, cause, .. } => HeeError::Diverged {
+                    step,
+                    layer: l,
+                    cause,
+                },
+                other => other,
+            })?;
         }
     }
     Ok(())

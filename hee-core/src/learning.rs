@@ -9,11 +9,11 @@
 
 use faer::Mat;
 
-use crate::aprime::APrime;
+use crate::aprime::{APrime, LayerAPrime};
 use crate::dynamics::{
-    clamp_data, resync_after_update, Dynamics, RowStreams, SamplerState, Workspace,
+    check_step_sizes_for, clamp_data, resync_after_update, Chains, Dynamics, SamplerState,
 };
-use crate::energy::MAX_ENERGY_PARAMS;
+use crate::energy::{BaseEnergy, MAX_ENERGY_PARAMS};
 use crate::error::{non_negative, HeeError, Result};
 use crate::model::{EnergyReference, HeeModel, ParamGrads};
 use crate::scalar::Real;
@@ -89,7 +89,7 @@ pub fn local_gradients<T: Real>(
     let x = state.x.as_ref();
     // f(x) for the presynaptic side; η and A′ are already in the state.
     model.presynaptic(x, scratch.fx.as_mut());
-    model.weight_grads(
+    model.weight_grads_unchecked(
         x,
         state.a_prime.as_ref(),
         scratch.fx.as_ref(),
@@ -100,25 +100,75 @@ pub fn local_gradients<T: Real>(
         let kinds = a_prime.resolve(model)?;
         for l in 0..model.n_layers() {
             let reference = match kinds[l] {
-                crate::aprime::LayerAPrime::Interneurons => {
-                    EnergyReference::Samples(state.eps.as_ref())
-                }
+                LayerAPrime::Interneurons => EnergyReference::Samples(state.eps.as_ref()),
                 _ => EnergyReference::Exact(state.eta.as_ref()),
             };
-            scratch.grads.energy[l] = model.energy_param_grads(l, x, reference)?;
+            scratch.grads.energy[l] = model.energy_param_grads_unchecked(l, x, reference)?;
         }
     }
     Ok(())
 }
 
+/// The base energies after one SGD step on their parameters, validated (an
+/// error names the layer and parameter that would leave its range).
+pub fn proposed_energies<T: Real>(
+    model: &HeeModel<T>,
+    grads: &ParamGrads<T>,
+    rates: &LocalLearning,
+) -> Result<Vec<BaseEnergy>> {
+    if grads.energy.len() != model.n_layers() {
+        return Err(HeeError::DimensionMismatch {
+            field: "grads.energy".into(),
+            expected: model.n_layers().to_string(),
+            got: grads.energy.len().to_string(),
+        });
+    }
+    let mut out = Vec::with_capacity(model.n_layers());
+    for l in 0..model.n_layers() {
+        let e = *model.energy(l);
+        if rates.lr_energy > 0.0 {
+            let mut p = e.params();
+            for i in 0..e.n_params().min(MAX_ENERGY_PARAMS) {
+                p[i] += rates.lr_energy * grads.energy[l][i];
+            }
+            let ne = e.with_params(p);
+            ne.validate(&format!("layers[{l}].energy"))?;
+            out.push(ne);
+        } else {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
 /// One SGD step θ ← θ + rate·g on every parameter. Energy parameters that
 /// would leave their valid range are rejected with an error (the model is
-/// unchanged in that case); non-finite gradients are rejected too.
+/// unchanged in that case); non-finite or wrongly shaped gradients are
+/// rejected too.
 pub fn apply_gradients<T: Real>(
     model: &mut HeeModel<T>,
     grads: &ParamGrads<T>,
     rates: &LocalLearning,
 ) -> Result<()> {
+    let shaped = grads.weights.len() == model.top()
+        && grads.biases.len() == model.n_layers()
+        && grads
+            .weights
+            .iter()
+            .enumerate()
+            .all(|(l, w)| (w.nrows(), w.ncols()) == (model.size(l), model.size(l + 1)))
+        && grads
+            .biases
+            .iter()
+            .enumerate()
+            .all(|(l, b)| b.len() == model.size(l));
+    if !shaped {
+        return Err(HeeError::DimensionMismatch {
+            field: "grads".into(),
+            expected: "shaped like the model (ParamGrads::zeros_like)".into(),
+            got: "other shapes".into(),
+        });
+    }
     // Validate first so that a failure leaves the model untouched.
     for (l, w) in grads.weights.iter().enumerate() {
         crate::model::check_finite(&format!("grad W[{l}]"), w.as_ref())?;
@@ -133,21 +183,7 @@ pub fn apply_gradients<T: Real>(
             });
         }
     }
-    let mut new_energies = Vec::with_capacity(model.n_layers());
-    for l in 0..model.n_layers() {
-        let e = *model.energy(l);
-        if rates.lr_energy > 0.0 {
-            let mut p = e.params();
-            for i in 0..e.n_params().min(MAX_ENERGY_PARAMS) {
-                p[i] += rates.lr_energy * grads.energy[l][i];
-            }
-            let ne = e.with_params(p);
-            ne.validate(&format!("layers[{l}].energy"))?;
-            new_energies.push(ne);
-        } else {
-            new_energies.push(e);
-        }
-    }
+    let new_energies = proposed_energies(model, grads, rates)?;
     let (lw, lb) = (T::of(rates.lr_weights), T::of(rates.lr_biases));
     for (l, g) in grads.weights.iter().enumerate() {
         let mut w = model.weight_mut(l);
@@ -190,34 +226,57 @@ pub struct MinibatchInfo {
 /// then `learning_steps` in which every step is followed by one application
 /// of the local rule. The latent state carries over from the previous
 /// minibatch, so consecutive minibatches continue the same chains.
+///
+/// When energy parameters learn, every proposed update is checked against
+/// the kernel's step sizes first ([`check_step_sizes_for`]): an update that
+/// would make a layer too stiff for Δt or for the interneurons' sub-step
+/// stops training with an error naming `dt` or `substeps`, and the model is
+/// left as it was before that update.
 #[allow(clippy::too_many_arguments)]
 pub fn train_minibatch<T: Real, D: Dynamics<T> + ?Sized>(
     model: &mut HeeModel<T>,
     dynamics: &D,
-    streams: &mut RowStreams,
-    state: &mut SamplerState<T>,
-    ws: &mut Workspace<T>,
+    chains: &mut Chains<T>,
     scratch: &mut LearningScratch<T>,
     data: faer::MatRef<'_, T>,
     schedule: &MinibatchSchedule,
     rates: &LocalLearning,
 ) -> Result<MinibatchInfo> {
     rates.validate()?;
-    clamp_data(dynamics, model, streams, state, ws, data)?;
+    if scratch.fx.ncols() != chains.batch() || scratch.fx.nrows() != model.total_size() {
+        return Err(HeeError::DimensionMismatch {
+            field: "learning scratch".into(),
+            expected: format!("{} samples of {} units", chains.batch(), model.total_size()),
+            got: format!(
+                "{} samples of {} units",
+                scratch.fx.ncols(),
+                scratch.fx.nrows()
+            ),
+        });
+    }
+    clamp_data(dynamics, model, chains, data)?;
     let mut info = MinibatchInfo {
         mean_sq_grad: 0.0,
         weight_grad_sq: 0.0,
     };
     for _ in 0..schedule.warmup_steps {
-        info.mean_sq_grad = dynamics.step(model, streams, state, ws)?.mean_sq_grad;
+        info.mean_sq_grad = dynamics.step(model, chains)?.mean_sq_grad;
     }
-    let a_prime = dynamics.config().a_prime;
+    let cfg = *dynamics.config();
+    let learn_energy = rates.lr_energy > 0.0;
     for _ in 0..schedule.learning_steps {
-        info.mean_sq_grad = dynamics.step(model, streams, state, ws)?.mean_sq_grad;
-        local_gradients(model, state, &a_prime, rates.lr_energy > 0.0, scratch)?;
+        info.mean_sq_grad = dynamics.step(model, chains)?.mean_sq_grad;
+        local_gradients(model, &chains.state, &cfg.a_prime, learn_energy, scratch)?;
+        if learn_energy {
+            check_step_sizes_for(
+                model,
+                proposed_energies(model, &scratch.grads, rates)?,
+                &cfg,
+            )?;
+        }
         apply_gradients(model, &scratch.grads, rates)?;
         // η and the exact A′ estimates follow the new parameters at once.
-        resync_after_update(dynamics, model, state, ws)?;
+        resync_after_update(dynamics, model, chains)?;
     }
     info.weight_grad_sq = scratch
         .grads

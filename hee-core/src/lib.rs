@@ -7,6 +7,11 @@
 //! ([`dynamics`]), the local learning rule ([`learning`]), and exact
 //! references for the linear-gaussian case ([`linear_gaussian`],
 //! [`moments`]).
+//!
+//! Every batch a caller passes in or reads out is **one sample per row**
+//! (batch × units; several layers side by side, layer 0 first). A run is
+//! `kernel.init(&model, data, latents, batch, seed)` → [`Chains`], then
+//! `kernel.step(&model, &mut chains)` → [`StepInfo`]; see [`dynamics`].
 
 pub mod aprime;
 pub mod dynamics;
@@ -21,9 +26,13 @@ pub mod normal;
 pub mod quadrature;
 pub mod scalar;
 
+/// The matrix library of the public API (`MatRef`, `Mat`), re-exported so
+/// that users need no faer dependency of their own.
+pub use faer;
+
 pub use aprime::{APrime, InterneuronConfig};
 pub use dynamics::{
-    Adaptation, CurvatureRange, Dynamics, Langevin, NeuralConfig, Observed, RowStreams,
+    Adaptation, Chains, CurvatureRange, Dynamics, Langevin, NeuralConfig, Observed, RowStreams,
     SamplerState, StepInfo, Workspace,
 };
 pub use energy::BaseEnergy;

@@ -1,12 +1,14 @@
 //! The HEE model (spec §1): a stack of exponential-family layers, the joint
 //! energy U and its gradients with respect to states and parameters.
 //!
-//! Layout: a batch of states is stored *unit-major*, a matrix with one row
-//! per unit of every layer stacked (layer 0 first) and one column per sample.
-//! Each sample's state is then one contiguous column, layer l is the block of
-//! rows `offset(l)..offset(l)+size(l)`, and η_l = W_l f(x_{l+1}) + b_l is a
-//! plain matrix product. Public accessors also offer the transposed view,
-//! one sample per row.
+//! Layout. Every public function takes and returns batches **one sample per
+//! row**: a batch of network states is batch × [`total_size`](HeeModel::total_size),
+//! the layers side by side (layer 0 first, layer l in the columns
+//! `offset(l)..offset(l)+size(l)`), and is checked for shape before use.
+//! Inside the crate the same matrices are stored transposed (one column per
+//! sample, so each sample is contiguous and η_l = W_l f(x_{l+1}) + b_l is one
+//! matrix product); the hot loops call the `pub(crate)` `*_unchecked`
+//! kernels on those.
 
 use faer::linalg::matmul::matmul;
 use faer::reborrow::{Reborrow, ReborrowMut};
@@ -115,6 +117,18 @@ impl<T: Real> HeeModel<T> {
         }
     }
 
+    /// An error unless `l` is a layer of this model.
+    pub fn check_layer(&self, l: usize) -> Result<()> {
+        if l >= self.layers.len() {
+            return Err(HeeError::dims(
+                "layer index",
+                format!("0..={}", self.top()),
+                l,
+            ));
+        }
+        Ok(())
+    }
+
     /// Number of layers including the observation (L + 1).
     pub fn n_layers(&self) -> usize {
         self.layers.len()
@@ -123,11 +137,12 @@ impl<T: Real> HeeModel<T> {
     pub fn top(&self) -> usize {
         self.layers.len() - 1
     }
-    /// Width of layer l.
+    /// Width of layer l. Panics if l > top (like slice indexing; see
+    /// [`check_layer`](Self::check_layer)).
     pub fn size(&self, l: usize) -> usize {
         self.layers[l].size
     }
-    /// First row of layer l in a stacked state.
+    /// First unit of layer l in a stacked state (l ≤ L + 1; panics beyond).
     pub fn offset(&self, l: usize) -> usize {
         self.offsets[l]
     }
@@ -139,12 +154,13 @@ impl<T: Real> HeeModel<T> {
     pub fn layers(&self) -> &[LayerSpec] {
         &self.layers
     }
-    /// Base energy of layer l.
+    /// Base energy of layer l. Panics if l > top.
     pub fn energy(&self, l: usize) -> &BaseEnergy {
         &self.layers[l].energy
     }
     /// Replaces the base energy of layer l (validated).
     pub fn set_energy(&mut self, l: usize, energy: BaseEnergy) -> Result<()> {
+        self.check_layer(l)?;
         energy.validate(&format!("layers[{l}].energy"))?;
         self.layers[l].energy = energy;
         Ok(())
@@ -153,11 +169,11 @@ impl<T: Real> HeeModel<T> {
     pub fn nonlinearity(&self) -> Nonlinearity {
         self.nonlinearity
     }
-    /// W_l (size(l) × size(l+1)).
+    /// W_l (size(l) × size(l+1)). Panics if l ≥ top.
     pub fn weight(&self, l: usize) -> MatRef<'_, T> {
         self.weights[l].as_ref()
     }
-    /// Mutable W_l (its shape cannot change).
+    /// Mutable W_l (its shape cannot change). Panics if l ≥ top.
     pub fn weight_mut(&mut self, l: usize) -> MatMut<'_, T> {
         self.weights[l].as_mut()
     }
@@ -182,16 +198,17 @@ impl<T: Real> HeeModel<T> {
         self.weights[l].copy_from(w);
         Ok(())
     }
-    /// b_l.
+    /// b_l. Panics if l > top.
     pub fn bias(&self, l: usize) -> &[T] {
         &self.biases[l]
     }
-    /// Mutable b_l.
+    /// Mutable b_l. Panics if l > top.
     pub fn bias_mut(&mut self, l: usize) -> &mut [T] {
         &mut self.biases[l]
     }
     /// Replaces b_l, checking its length and finiteness.
     pub fn set_bias(&mut self, l: usize, b: &[T]) -> Result<()> {
+        self.check_layer(l)?;
         if b.len() != self.size(l) {
             return Err(HeeError::dims(format!("b[{l}]"), self.size(l), b.len()));
         }
@@ -226,27 +243,125 @@ impl<T: Real> HeeModel<T> {
         }
     }
 
-    /// Checks that a stacked state (units × samples) has the model's height.
-    pub fn check_state(&self, field: &str, x: MatRef<'_, T>) -> Result<()> {
+    /// Checks that an internal stacked state (units × samples) has the model's height.
+    pub(crate) fn check_state(&self, field: &str, x: MatRef<'_, T>) -> Result<()> {
         if x.nrows() != self.total_size() {
             return Err(HeeError::dims(field, self.total_size(), x.nrows()));
         }
         Ok(())
     }
 
+    /// Checks that a batch passed in by a caller is batch × total units, with
+    /// `rows` samples when given.
+    fn check_batch(&self, field: &str, x: MatRef<'_, T>, rows: Option<usize>) -> Result<()> {
+        let n = self.total_size();
+        let b = rows.unwrap_or(x.nrows());
+        if x.ncols() != n || x.nrows() != b {
+            return Err(HeeError::dims(
+                field,
+                format!("{b}x{n} (samples x units)"),
+                format!("{}x{}", x.nrows(), x.ncols()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// η_l = W_l f(x_{l+1}) + b_l of every layer (η_L = b_L) for a batch of
+    /// states `x` (batch × total units); the result has the same shape.
+    pub fn natural_params(&self, x: MatRef<'_, T>) -> Result<Mat<T>> {
+        self.check_batch("x", x, None)?;
+        let (n, b) = (self.total_size(), x.nrows());
+        let mut fx = Mat::<T>::zeros(n, b);
+        let mut eta = Mat::<T>::zeros(n, b);
+        self.natural_params_unchecked(x.transpose(), fx.as_mut(), eta.as_mut());
+        Ok(eta.transpose().to_owned())
+    }
+
+    /// Exact A′(η) of every layer for natural parameters `eta` (batch × total
+    /// units): closed form for gaussian layers, quadrature otherwise.
+    pub fn exact_a_prime(&self, eta: MatRef<'_, T>) -> Result<Mat<T>> {
+        self.check_batch("eta", eta, None)?;
+        let mut out = Mat::<T>::zeros(self.total_size(), eta.nrows());
+        self.exact_a_prime_unchecked(eta.transpose(), out.as_mut())?;
+        Ok(out.transpose().to_owned())
+    }
+
+    /// ∂U/∂x_k for the layers k ≥ `first_free` (see
+    /// [`state_gradient_unchecked`](Self::state_gradient_unchecked) for the
+    /// equation), from states `x`, their natural parameters `eta` and an A′
+    /// estimate `a_prime`, all batch × total units. Columns of layers below
+    /// `first_free` are zero.
+    pub fn state_gradient(
+        &self,
+        x: MatRef<'_, T>,
+        eta: MatRef<'_, T>,
+        a_prime: MatRef<'_, T>,
+        first_free: usize,
+    ) -> Result<Mat<T>> {
+        self.check_batch("x", x, None)?;
+        self.check_batch("eta", eta, Some(x.nrows()))?;
+        self.check_batch("a_prime", a_prime, Some(x.nrows()))?;
+        if first_free > self.top() {
+            return Err(HeeError::dims(
+                "first_free",
+                format!("0..={}", self.top()),
+                first_free,
+            ));
+        }
+        let (n, b) = (self.total_size(), x.nrows());
+        let (mut diff, mut tmp, mut g) = (Mat::zeros(n, b), Mat::zeros(n, b), Mat::zeros(n, b));
+        self.state_gradient_unchecked(
+            x.transpose(),
+            eta.transpose(),
+            a_prime.transpose(),
+            first_free,
+            diff.as_mut(),
+            tmp.as_mut(),
+            g.as_mut(),
+        );
+        Ok(g.transpose().to_owned())
+    }
+
+    /// The local rule's ascent direction for W and b (see
+    /// [`weight_grads_unchecked`](Self::weight_grads_unchecked)), averaged
+    /// over a batch of states `x` with A′ estimates `a_prime` (both batch ×
+    /// total units). Energy-parameter slots are zero.
+    pub fn weight_grads(&self, x: MatRef<'_, T>, a_prime: MatRef<'_, T>) -> Result<ParamGrads<T>> {
+        self.check_batch("x", x, None)?;
+        self.check_batch("a_prime", a_prime, Some(x.nrows()))?;
+        let (n, b) = (self.total_size(), x.nrows());
+        let (mut fx, mut diff) = (Mat::zeros(n, b), Mat::zeros(n, b));
+        self.presynaptic(x.transpose(), fx.as_mut());
+        let mut out = ParamGrads::zeros_like(self);
+        self.weight_grads_unchecked(
+            x.transpose(),
+            a_prime.transpose(),
+            fx.as_ref(),
+            diff.as_mut(),
+            &mut out,
+        );
+        Ok(out)
+    }
+
     /// Rows of layer l in a stacked state.
-    pub fn layer_of<'a>(&self, x: MatRef<'a, T>, l: usize) -> MatRef<'a, T> {
+    pub(crate) fn layer_of<'a>(&self, x: MatRef<'a, T>, l: usize) -> MatRef<'a, T> {
         x.subrows(self.offsets[l], self.layers[l].size)
     }
     /// Mutable rows of layer l in a stacked state.
-    pub fn layer_of_mut<'a>(&self, x: MatMut<'a, T>, l: usize) -> MatMut<'a, T> {
+    pub(crate) fn layer_of_mut<'a>(&self, x: MatMut<'a, T>, l: usize) -> MatMut<'a, T> {
         x.subrows_mut(self.offsets[l], self.layers[l].size)
     }
 
     /// Natural parameters of every layer: η_l = W_l f(x_{l+1}) + b_l, η_top = b_top.
     ///
-    /// `fx` is scratch of the state's shape (unused when f is the identity).
-    pub fn natural_params(&self, x: MatRef<'_, T>, mut fx: MatMut<'_, T>, mut eta: MatMut<'_, T>) {
+    /// Internal layout (units × samples), shapes unchecked. `fx` is scratch
+    /// of the state's shape (unused when f is the identity).
+    pub(crate) fn natural_params_unchecked(
+        &self,
+        x: MatRef<'_, T>,
+        mut fx: MatMut<'_, T>,
+        mut eta: MatMut<'_, T>,
+    ) {
         let f = self.nonlinearity;
         let top = self.top();
         for l in 0..=top {
@@ -276,8 +391,8 @@ impl<T: Real> HeeModel<T> {
     }
 
     /// f(x_l) for every layer l ≥ 1 (the presynaptic rates); nothing to do,
-    /// and `fx` untouched, when f is the identity.
-    pub fn presynaptic(&self, x: MatRef<'_, T>, mut fx: MatMut<'_, T>) {
+    /// and `fx` untouched, when f is the identity. Internal layout.
+    pub(crate) fn presynaptic(&self, x: MatRef<'_, T>, mut fx: MatMut<'_, T>) {
         let f = self.nonlinearity;
         if f.is_identity() {
             return;
@@ -298,8 +413,10 @@ impl<T: Real> HeeModel<T> {
     /// with `a_prime` holding the estimate of A′(η) for every layer (exact, or
     /// the interneurons' ε̄). `diff` and `tmp` are scratch of the state's shape.
     /// Rows of layers below `first_free` in `grad` are left untouched.
+    /// Internal layout (units × samples), shapes unchecked: the step loop's
+    /// kernel.
     #[allow(clippy::too_many_arguments)]
-    pub fn state_gradient(
+    pub(crate) fn state_gradient_unchecked(
         &self,
         x: MatRef<'_, T>,
         eta: MatRef<'_, T>,
@@ -353,8 +470,12 @@ impl<T: Real> HeeModel<T> {
     }
 
     /// Exact A′(η) for every layer: closed form for gaussian layers,
-    /// quadrature otherwise.
-    pub fn exact_a_prime(&self, eta: MatRef<'_, T>, mut out: MatMut<'_, T>) -> Result<()> {
+    /// quadrature otherwise. Internal layout, shapes unchecked.
+    pub(crate) fn exact_a_prime_unchecked(
+        &self,
+        eta: MatRef<'_, T>,
+        mut out: MatMut<'_, T>,
+    ) -> Result<()> {
         for l in 0..self.n_layers() {
             let e = self.layers[l].energy;
             let mut o = self.layer_of_mut(out.rb_mut(), l);
@@ -376,14 +497,16 @@ impl<T: Real> HeeModel<T> {
         Ok(())
     }
 
-    /// Joint energy U(x₀ … x_L) of every sample (column), in f64:
-    /// U = Σ_l [φ_l(x_l) − η_l·x_l + A_l(η_l)], so that p = exp(−U).
+    /// Joint energy U(x₀ … x_L) of every sample (row of `x`, batch × total
+    /// units), in f64: U = Σ_l [φ_l(x_l) − η_l·x_l + A_l(η_l)], so that
+    /// p = exp(−U).
     pub fn energy_of(&self, x: MatRef<'_, T>) -> Result<Vec<f64>> {
-        self.check_state("x", x)?;
+        self.check_batch("x", x, None)?;
+        let x = x.transpose();
         let b = x.ncols();
         let mut fx = Mat::<T>::zeros(x.nrows(), b);
         let mut eta = Mat::<T>::zeros(x.nrows(), b);
-        self.natural_params(x, fx.as_mut(), eta.as_mut());
+        self.natural_params_unchecked(x, fx.as_mut(), eta.as_mut());
         let mut u = vec![0.0; b];
         for l in 0..self.n_layers() {
             let e = self.layers[l].energy;
@@ -401,10 +524,10 @@ impl<T: Real> HeeModel<T> {
     /// Ascent direction of log p for W and b, averaged over the samples:
     /// ΔW_l = ⟨(x_l − A′_l) f(x_{l+1})ᵀ⟩, Δb_l = ⟨x_l − A′_l⟩ (spec §5).
     ///
-    /// `fx` must hold f(x) (as left by [`natural_params`](Self::natural_params))
-    /// when f is not the identity; `diff` is scratch. Energy-parameter slots
-    /// of `out` are not touched (see [`energy_param_grads`](Self::energy_param_grads)).
-    pub fn weight_grads(
+    /// `fx` must hold f(x) (as left by `presynaptic`) when f is not the
+    /// identity; `diff` is scratch. Energy-parameter slots of `out` are not
+    /// touched. Internal layout, shapes unchecked.
+    pub(crate) fn weight_grads_unchecked(
         &self,
         x: MatRef<'_, T>,
         a_prime: MatRef<'_, T>,
@@ -444,7 +567,31 @@ impl<T: Real> HeeModel<T> {
     /// Ascent direction of log p for the base-energy parameters of layer l:
     /// ⟨−∂φ/∂θ(x_l) + E[∂φ/∂θ]⟩, where the expectation comes either from
     /// samples of the conditional (the interneurons ε) or from quadrature at η.
+    /// `x` and the reference are batch × total units.
     pub fn energy_param_grads(
+        &self,
+        l: usize,
+        x: MatRef<'_, T>,
+        reference: EnergyReference<'_, T>,
+    ) -> Result<[f64; MAX_ENERGY_PARAMS]> {
+        self.check_layer(l)?;
+        self.check_batch("x", x, None)?;
+        let reference = match reference {
+            EnergyReference::Samples(m) => {
+                self.check_batch("reference", m, Some(x.nrows()))?;
+                EnergyReference::Samples(m.transpose())
+            }
+            EnergyReference::Exact(m) => {
+                self.check_batch("reference", m, Some(x.nrows()))?;
+                EnergyReference::Exact(m.transpose())
+            }
+        };
+        self.energy_param_grads_unchecked(l, x.transpose(), reference)
+    }
+
+    /// [`energy_param_grads`](Self::energy_param_grads) in the internal
+    /// layout, shapes unchecked.
+    pub(crate) fn energy_param_grads_unchecked(
         &self,
         l: usize,
         x: MatRef<'_, T>,

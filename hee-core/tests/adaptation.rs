@@ -4,11 +4,11 @@
 //!
 //! Tolerances as in `posterior.rs`: the stationary law of the discretised
 //! sampler is computed exactly by the moment recursion, and a sampled
-//! estimate must lie within |that law − target| + 6 standard errors (from 16
-//! independent groups of chains) of the target. The test also bounds the
-//! discretisation bias itself: with the tuned rule the scheme is stable over
-//! the whole curvature range, and the recursion must show a relative
-//! covariance error below 10%.
+//! estimate must lie within 6 standard errors (from 16 independent groups of
+//! chains) of that law. Separately the test bounds the law's distance to the
+//! posterior: with the tuned rule the scheme is stable over the whole
+//! curvature range, and the recursion must show a relative covariance error
+//! below 10%.
 
 mod common;
 
@@ -18,7 +18,6 @@ use hee_core::linear_gaussian::LinearGaussian;
 use hee_core::moments::{KernelKind, MomentRecursion};
 use hee_core::{
     APrime, Adaptation, CurvatureRange, Dynamics, InterneuronConfig, Langevin, NeuralConfig,
-    RowStreams, Workspace,
 };
 use proptest::prelude::*;
 
@@ -69,9 +68,10 @@ fn run_case(
     let adapt_relax = 2.0 * kernel.tau_a / kernel.config.dt;
     let burn_in = (12.0 * plain_relax.min(adapt_relax.max(1.0))).ceil() as usize;
     let est = ensemble_estimate(&model, &kernel, &x0, chains, 16, burn_in, steps, seed);
-    check_against_exact(&est, &post, &stat)?;
+    check_against_stationary(&est, &stat)?;
     // The adaptation current: E[a²] = μ in continuous time; the discretised
-    // stationary value (recursion) differs by O(Δt/τ_a).
+    // stationary value (recursion) differs by O(Δt/τ_a), bounded by 10%, and
+    // the sampled value must match the discretised one.
     let mu = kernel.mu();
     for i in 0..am.len() {
         let stat_sq = ap[(i, i)] + am[i] * am[i];
@@ -81,8 +81,8 @@ fn run_case(
             "a[{i}]: discretised E[a^2] {stat_sq} vs mu {mu}"
         );
         prop_assert!(
-            (est.aux_sq[i] - mu).abs() <= bias + 6.0 * est.aux_sq_se[i],
-            "a[{i}]: sampled E[a^2] {} vs mu {mu} (bias {bias:.2e}, se {:.2e})",
+            (est.aux_sq[i] - stat_sq).abs() <= 6.0 * est.aux_sq_se[i],
+            "a[{i}]: sampled E[a^2] {} vs stationary {stat_sq} (mu {mu}, se {:.2e})",
             est.aux_sq[i],
             est.aux_sq_se[i]
         );
@@ -133,15 +133,11 @@ fn run_200<D: Dynamics<f32>>(
 ) -> hee_core::SamplerState<f32> {
     let n = 40;
     let data = Mat::<f32>::from_fn(n, x0.len(), |_, j| x0[j] as f32);
-    let mut streams = RowStreams::new(3, n);
-    let mut st = kernel
-        .init(model, Some(data.as_ref()), None, n, &mut streams)
-        .unwrap();
-    let mut ws = Workspace::new(model, n, kernel.config().chunk);
+    let mut run = kernel.init(model, Some(data.as_ref()), None, n, 3).unwrap();
     for _ in 0..200 {
-        kernel.step(model, &mut streams, &mut st, &mut ws).unwrap();
+        kernel.step(model, &mut run).unwrap();
     }
-    st
+    run.state
 }
 
 #[test]
@@ -155,13 +151,12 @@ fn zero_strength_is_plain_langevin_bit_for_bit() {
         cfg.a_prime = a;
         let p_state = run_200(&Langevin::new(cfg).unwrap(), &model, &x0);
         let a_state = run_200(&Adaptation::new(cfg, 0.5, 0.0).unwrap(), &model, &x0);
-        for j in 0..a_state.x.ncols() {
-            for i in 0..a_state.x.nrows() {
-                assert_eq!(a_state.x[(i, j)].to_bits(), p_state.x[(i, j)].to_bits());
-                assert_eq!(
-                    a_state.a_prime[(i, j)].to_bits(),
-                    p_state.a_prime[(i, j)].to_bits()
-                );
+        let (ax, px) = (a_state.x(), p_state.x());
+        let (aa, pa) = (a_state.a_prime(), p_state.a_prime());
+        for j in 0..ax.ncols() {
+            for i in 0..ax.nrows() {
+                assert_eq!(ax[(i, j)].to_bits(), px[(i, j)].to_bits());
+                assert_eq!(aa[(i, j)].to_bits(), pa[(i, j)].to_bits());
             }
         }
     }
@@ -221,7 +216,8 @@ fn curvature_range_of_linear_gaussian_model_is_exact() {
             c.lambda_max
         );
         let cfg = NeuralConfig::new(0.1 / hi, 1.0);
-        let a = Adaptation::for_model(cfg, &m64, &x[..6], None).unwrap();
+        let data = Mat::<f64>::from_fn(3, 6, |r, j| x[j] * (1.0 + r as f64));
+        let a = Adaptation::for_model(cfg, &m64, data.as_ref(), None).unwrap();
         // Auto on an all-gaussian model uses no interneurons.
         let b = Adaptation::tuned_with(
             cfg,

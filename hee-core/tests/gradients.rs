@@ -10,7 +10,7 @@ mod common;
 
 use common::*;
 use faer::Mat;
-use hee_core::model::{EnergyReference, ParamGrads};
+use hee_core::model::EnergyReference;
 use hee_core::HeeModel;
 use proptest::prelude::*;
 
@@ -24,24 +24,12 @@ fn total_energy(m: &HeeModel<f64>, x: &Mat<f64>) -> f64 {
     m.energy_of(x.as_ref()).unwrap().iter().sum()
 }
 
+/// ∂U/∂x for a batch x (one sample per row).
 fn exact_state_gradient(m: &HeeModel<f64>, x: &Mat<f64>, first_free: usize) -> Mat<f64> {
-    let (n, b) = (x.nrows(), x.ncols());
-    let mut fx = Mat::zeros(n, b);
-    let mut eta = Mat::zeros(n, b);
-    let mut ap = Mat::zeros(n, b);
-    let (mut diff, mut tmp, mut grad) = (Mat::zeros(n, b), Mat::zeros(n, b), Mat::zeros(n, b));
-    m.natural_params(x.as_ref(), fx.as_mut(), eta.as_mut());
-    m.exact_a_prime(eta.as_ref(), ap.as_mut()).unwrap();
-    m.state_gradient(
-        x.as_ref(),
-        eta.as_ref(),
-        ap.as_ref(),
-        first_free,
-        diff.as_mut(),
-        tmp.as_mut(),
-        grad.as_mut(),
-    );
-    grad
+    let eta = m.natural_params(x.as_ref()).unwrap();
+    let ap = m.exact_a_prime(eta.as_ref()).unwrap();
+    m.state_gradient(x.as_ref(), eta.as_ref(), ap.as_ref(), first_free)
+        .unwrap()
 }
 
 fn model_strategy() -> impl Strategy<Value = (u64, Vec<usize>, Vec<u8>, u8)> {
@@ -62,17 +50,17 @@ proptest! {
         let x = random_state(seed, m.total_size(), 2);
         // Every layer free, including the observation.
         let g = exact_state_gradient(&m, &x, 0);
-        for i in 0..x.nrows() {
+        for i in 0..x.ncols() {
             let mut xp = x.clone();
             let mut xm = x.clone();
-            for c in 0..x.ncols() {
-                xp[(i, c)] += H;
-                xm[(i, c)] -= H;
+            for r in 0..x.nrows() {
+                xp[(r, i)] += H;
+                xm[(r, i)] -= H;
             }
-            // Columns are independent samples, so the sum over columns of
-            // the per-sample derivatives is the derivative of the total.
+            // Rows are independent samples, so the sum over rows of the
+            // per-sample derivatives is the derivative of the total.
             let fd = (total_energy(&m, &xp) - total_energy(&m, &xm)) / (2.0 * H);
-            let an: f64 = (0..x.ncols()).map(|c| g[(i, c)]).sum();
+            let an: f64 = (0..x.nrows()).map(|r| g[(r, i)]).sum();
             prop_assert!((fd - an).abs() < tol(an), "unit {i}: fd {fd} vs analytic {an}");
         }
     }
@@ -81,13 +69,10 @@ proptest! {
     fn parameter_gradients_match_finite_differences((seed, sizes, kinds, f) in model_strategy()) {
         let m = random_model(seed, &sizes, &kinds, nonlinearity_of(f));
         let x = random_state(seed, m.total_size(), 3);
-        let b = x.ncols() as f64;
-        let (n, bc) = (x.nrows(), x.ncols());
-        let (mut fx, mut eta, mut ap, mut diff) = (Mat::zeros(n, bc), Mat::zeros(n, bc), Mat::zeros(n, bc), Mat::zeros(n, bc));
-        m.natural_params(x.as_ref(), fx.as_mut(), eta.as_mut());
-        m.exact_a_prime(eta.as_ref(), ap.as_mut()).unwrap();
-        let mut grads = ParamGrads::zeros_like(&m);
-        m.weight_grads(x.as_ref(), ap.as_ref(), fx.as_ref(), diff.as_mut(), &mut grads);
+        let b = x.nrows() as f64;
+        let eta = m.natural_params(x.as_ref()).unwrap();
+        let ap = m.exact_a_prime(eta.as_ref()).unwrap();
+        let grads = m.weight_grads(x.as_ref(), ap.as_ref()).unwrap();
         // Ascent direction of log p averaged over samples = −∂U/∂θ / B.
         for l in 0..m.top() {
             for i in 0..m.size(l) {

@@ -11,7 +11,7 @@ use hee_core::learning::{train_minibatch, LearningScratch, LocalLearning, Miniba
 use hee_core::linear_gaussian::{mean_log_pdf, ppca_fixed_noise, LinearGaussian};
 use hee_core::{
     APrime, BaseEnergy, Dynamics, HeeModel, InterneuronConfig, Langevin, LayerSpec, NeuralConfig,
-    Nonlinearity, RowStreams, Workspace,
+    Nonlinearity,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -81,12 +81,10 @@ fn learn(a_prime: APrime, epochs: usize) -> (f64, f64, f64) {
     let mut cfg = NeuralConfig::new(0.02, 1.0);
     cfg.a_prime = a_prime;
     let kernel = Langevin::new(cfg).unwrap();
-    let mut streams = RowStreams::new(7, batch);
     let first = Mat::<f32>::from_fn(batch, N0, |r, c| train[(r, c)] as f32);
-    let mut state = kernel
-        .init(&model, Some(first.as_ref()), None, batch, &mut streams)
+    let mut run = kernel
+        .init(&model, Some(first.as_ref()), None, batch, 7)
         .unwrap();
-    let mut ws = Workspace::new(&model, batch, cfg.chunk);
     let mut scratch = LearningScratch::new(&model, batch);
     let schedule = MinibatchSchedule {
         warmup_steps: 100,
@@ -111,9 +109,7 @@ fn learn(a_prime: APrime, epochs: usize) -> (f64, f64, f64) {
             train_minibatch(
                 &mut model,
                 &kernel,
-                &mut streams,
-                &mut state,
-                &mut ws,
+                &mut run,
                 &mut scratch,
                 mb.as_ref(),
                 &schedule,

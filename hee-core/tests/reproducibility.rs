@@ -4,7 +4,7 @@
 use faer::Mat;
 use hee_core::{
     APrime, BaseEnergy, Dynamics, HeeModel, InterneuronConfig, Langevin, LayerSpec, NeuralConfig,
-    Nonlinearity, RowStreams, Workspace,
+    Nonlinearity,
 };
 use rand::SeedableRng;
 
@@ -44,19 +44,16 @@ fn run(seed: u64, threads: usize) -> Vec<f32> {
         let k = Langevin::new(c).unwrap();
         let b = 70;
         let data = Mat::<f32>::from_fn(b, 20, |r, j| ((r * 7 + j) % 5) as f32 * 0.3);
-        let mut streams = RowStreams::new(seed, b);
-        let mut st = k
-            .init(&m, Some(data.as_ref()), None, b, &mut streams)
-            .unwrap();
-        let mut ws = Workspace::new(&m, b, c.chunk);
+        let mut run = k.init(&m, Some(data.as_ref()), None, b, seed).unwrap();
         for _ in 0..50 {
-            k.step(&m, &mut streams, &mut st, &mut ws).unwrap();
+            k.step(&m, &mut run).unwrap();
         }
+        let (x, ap) = (run.state.x(), run.state.a_prime());
         let mut out = Vec::new();
-        for j in 0..b {
+        for r in 0..b {
             for i in 0..m.total_size() {
-                out.push(st.x[(i, j)]);
-                out.push(st.a_prime[(i, j)]);
+                out.push(x[(r, i)]);
+                out.push(ap[(r, i)]);
             }
         }
         out

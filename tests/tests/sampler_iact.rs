@@ -7,7 +7,6 @@ use faer::Mat;
 use hee_core::linear_gaussian::LinearGaussian;
 use hee_core::{
     APrime, BaseEnergy, Dynamics, HeeModel, Langevin, LayerSpec, NeuralConfig, Nonlinearity,
-    RowStreams, Workspace,
 };
 use hee_eval::diagnostics::iact;
 use proptest::prelude::*;
@@ -31,17 +30,16 @@ proptest! {
         let k = Langevin::new(cfg).unwrap();
         let chains = 64;
         let data = Mat::<f64>::from_fn(chains, 1, |_, _| 0.3);
-        let mut streams = RowStreams::new(9, chains);
-        let mut st = k.init(&m, Some(data.as_ref()), None, chains, &mut streams).unwrap();
-        let mut ws = Workspace::new(&m, chains, cfg.chunk);
+        let mut run = k.init(&m, Some(data.as_ref()), None, chains, 9).unwrap();
         for _ in 0..2000 {
-            k.step(&m, &mut streams, &mut st, &mut ws).unwrap();
+            k.step(&m, &mut run).unwrap();
         }
         let mut series: Vec<Vec<f64>> = (0..chains).map(|_| Vec::with_capacity(20_000)).collect();
         for _ in 0..20_000 {
-            k.step(&m, &mut streams, &mut st, &mut ws).unwrap();
+            k.step(&m, &mut run).unwrap();
+            let x = run.state.x();
             for (c, s) in series.iter_mut().enumerate() {
-                s.push(st.x[(1, c)]);
+                s.push(x[(c, 1)]);
             }
         }
         let phi = 1.0 - h_frac;

@@ -13,9 +13,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use hee_core::moments::{KernelKind, MomentRecursion};
-use hee_core::{
-    APrime, Dynamics, InterneuronConfig, Langevin, NeuralConfig, RowStreams, Workspace,
-};
+use hee_core::{APrime, Dynamics, InterneuronConfig, Langevin, NeuralConfig};
 use hee_eval::diagnostics::{moment_errors, MomentAccumulator};
 use hee_eval::plot::{Figure, LineKind, Panel, Series};
 use hee_eval::report::{prepare_dir, write_csv};
@@ -106,11 +104,11 @@ fn ensemble_kl(
     p: &LinearProblem,
     buf: &mut [f64],
 ) -> f64 {
-    let n0 = model.size(0);
     let mut acc = MomentAccumulator::new(buf.len());
+    let lat = state.latents(model).expect("state built for this model");
     for c in 0..state.batch() {
         for (i, v) in buf.iter_mut().enumerate() {
-            *v = state.x[(n0 + i, c)] as f64;
+            *v = lat[(c, i)] as f64;
         }
         acc.push(buf);
     }
@@ -154,27 +152,25 @@ fn run_one(
 
     let start = Instant::now();
     let data = data_batch(&p.x0, chains);
-    let mut streams = RowStreams::new(seed, chains);
-    let mut state = kernel.init(&p.model, Some(data.as_ref()), None, chains, &mut streams)?;
-    let mut ws = Workspace::new(&p.model, chains, cfg.chunk);
+    let mut run = kernel.init(&p.model, Some(data.as_ref()), None, chains, seed)?;
     let mut pooled = MomentAccumulator::new(d);
     let mut buf = vec![0.0; d];
     let mut sampled = Vec::with_capacity(marks.len());
     let mut next_mark = 0;
-    let n0 = p.model.size(0);
     // Pool every `thin`-th post-burn-in state (cost control; correlated
     // draws add nothing much).
     let thin = ((relax / 4.0).floor() as usize).max(1);
     for t in 1..=total {
-        kernel.step(&p.model, &mut streams, &mut state, &mut ws)?;
+        kernel.step(&p.model, &mut run)?;
         if next_mark < marks.len() && marks[next_mark] == t {
-            sampled.push((t as f64, ensemble_kl(&p.model, &state, p, &mut buf)));
+            sampled.push((t as f64, ensemble_kl(&p.model, &run.state, p, &mut buf)));
             next_mark += 1;
         }
         if t > burn_in && (t - burn_in) % thin == 0 {
+            let lat = run.state.latents(&p.model)?;
             for c in 0..chains {
                 for (i, v) in buf.iter_mut().enumerate() {
-                    *v = state.x[(n0 + i, c)] as f64;
+                    *v = lat[(c, i)] as f64;
                 }
                 pooled.push(&buf);
             }

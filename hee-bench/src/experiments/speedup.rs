@@ -24,7 +24,7 @@ use std::time::Instant;
 use faer::Mat;
 use hee_core::linear_gaussian::Gaussian;
 use hee_core::moments::{KernelKind, MomentRecursion};
-use hee_core::{APrime, Adaptation, CurvatureRange, Dynamics, NeuralConfig, RowStreams, Workspace};
+use hee_core::{APrime, Adaptation, CurvatureRange, Dynamics, NeuralConfig};
 use hee_eval::diagnostics::{ess, moment_errors, MomentAccumulator};
 use hee_eval::plot::{Figure, LineKind, Panel, Series};
 use hee_eval::report::{prepare_dir, write_csv};
@@ -251,16 +251,16 @@ fn run_one(
 
     // Ensemble run to the threshold, timed.
     let d = p.exact_model.latent_dim();
-    let n0 = p.model.size(0);
     let chains = plan.chains;
     let t0 = Instant::now();
     let state = run_from_far_start(p, kernel, steps, chains, seed)?;
     let wall_ms = t0.elapsed().as_secs_f64() * 1e3;
     let mut acc = MomentAccumulator::new(d);
     let mut buf = vec![0.0; d];
+    let lat = state.latents(&p.model)?;
     for c in 0..chains {
         for (i, v) in buf.iter_mut().enumerate() {
-            *v = state.x[(n0 + i, c)] as f64;
+            *v = lat[(c, i)] as f64;
         }
         acc.push(&buf);
     }
@@ -280,43 +280,44 @@ fn run_one(
     let len = (plan.iact_multiple * iact_exact).ceil() as usize;
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xa5a5);
     let l = p.posterior.chol();
-    let mut x_st = Mat::<f32>::zeros(m, p.model.total_size());
+    let n0 = p.model.size(0);
+    let mut x_st = Mat::<f32>::zeros(m, d);
     for r in 0..m {
         let z: Vec<f64> = (0..d)
             .map(|_| <f64 as hee_core::Real>::std_normal(&mut rng))
             .collect();
         for i in 0..d {
             let xi = p.posterior.mean[i] + (0..=i).map(|k| l[(i, k)] * z[k]).sum::<f64>();
-            x_st[(r, n0 + i)] = xi as f32;
+            x_st[(r, i)] = xi as f32;
         }
     }
     let data_m = data_batch(&p.x0, m);
-    let mut streams_m = RowStreams::new(seed.wrapping_add(1), m);
-    let mut st = kernel.init(
+    let mut run = kernel.init(
         &p.model,
         Some(data_m.as_ref()),
         Some(x_st.as_ref()),
         m,
-        &mut streams_m,
+        seed.wrapping_add(1),
     )?;
     let sd_a = kernel.mu().sqrt();
+    let mut aux = run.state.aux_mut();
     for r in 0..m {
         for i in 0..d {
-            st.aux[(n0 + i, r)] = (sd_a * <f64 as hee_core::Real>::std_normal(&mut rng)) as f32;
+            aux[(r, n0 + i)] = (sd_a * <f64 as hee_core::Real>::std_normal(&mut rng)) as f32;
         }
     }
-    let mut ws_m = Workspace::new(&p.model, m, kernel.config.chunk);
     let burn = (2.0 * iact_exact).ceil() as usize;
     for _ in 0..burn {
-        kernel.step(&p.model, &mut streams_m, &mut st, &mut ws_m)?;
+        kernel.step(&p.model, &mut run)?;
     }
     let mut series = vec![Vec::with_capacity(len); m];
     let t1 = Instant::now();
     for _ in 0..len {
-        kernel.step(&p.model, &mut streams_m, &mut st, &mut ws_m)?;
+        kernel.step(&p.model, &mut run)?;
+        let lat = run.state.latents(&p.model)?;
         for (c, s) in series.iter_mut().enumerate() {
             let y: f64 = (0..d)
-                .map(|i| v[i] * (st.x[(n0 + i, c)] as f64 - p.posterior.mean[i]))
+                .map(|i| v[i] * (lat[(c, i)] as f64 - p.posterior.mean[i]))
                 .sum();
             s.push(y);
         }
@@ -352,29 +353,20 @@ fn run_from_far_start(
     chains: usize,
     seed: u64,
 ) -> Result<hee_core::SamplerState<f32>, CliError> {
-    let n0 = p.model.size(0);
     let start = far_start(p, START_SD);
-    let x_init = Mat::<f32>::from_fn(chains, p.model.total_size(), |_, c| {
-        if c >= n0 {
-            start[c - n0] as f32
-        } else {
-            0.0
-        }
-    });
+    let latents = Mat::<f32>::from_fn(chains, start.len(), |_, c| start[c] as f32);
     let data = data_batch(&p.x0, chains);
-    let mut streams = RowStreams::new(seed, chains);
-    let mut state = kernel.init(
+    let mut run = kernel.init(
         &p.model,
         Some(data.as_ref()),
-        Some(x_init.as_ref()),
+        Some(latents.as_ref()),
         chains,
-        &mut streams,
+        seed,
     )?;
-    let mut ws = Workspace::new(&p.model, chains, kernel.config.chunk);
     for _ in 0..steps {
-        kernel.step(&p.model, &mut streams, &mut state, &mut ws)?;
+        kernel.step(&p.model, &mut run)?;
     }
-    Ok(state)
+    Ok(run.state)
 }
 
 /// Runs the experiment; `progress` receives one line per finished run.

@@ -32,6 +32,7 @@
 
 use faer::reborrow::ReborrowMut;
 use faer::{MatMut, MatRef};
+
 use rand_chacha::ChaCha8Rng;
 
 use super::{Dynamics, NeuralConfig};
@@ -71,7 +72,8 @@ pub struct CurvatureRange {
 
 impl CurvatureRange {
     /// Extreme eigenvalues of the Hessian of U over the free latent layers at
-    /// one network state `x` (a stacked column: layer 0 holds the data).
+    /// one network state `x` (one sample: all layers in order, layer 0 the
+    /// observation).
     ///
     /// The Hessian is assembled column by column from central differences of
     /// the exact gradient (A′ analytic or by quadrature), symmetrised, and
@@ -106,9 +108,9 @@ impl CurvatureRange {
                 faer::Mat::zeros(n, b),
                 faer::Mat::zeros(n, b),
             );
-            m64.natural_params(xs.as_ref(), fx.as_mut(), eta.as_mut());
-            m64.exact_a_prime(eta.as_ref(), ap.as_mut())?;
-            m64.state_gradient(
+            m64.natural_params_unchecked(xs.as_ref(), fx.as_mut(), eta.as_mut());
+            m64.exact_a_prime_unchecked(eta.as_ref(), ap.as_mut())?;
+            m64.state_gradient_unchecked(
                 xs.as_ref(),
                 eta.as_ref(),
                 ap.as_ref(),
@@ -162,33 +164,69 @@ impl CurvatureRange {
     }
 }
 
+/// Samples of a batch at which [`Adaptation::for_model`] measures curvature.
+pub const CURVATURE_SAMPLES: usize = 4;
+
 impl Adaptation {
-    /// The tuned kernel for `model` with observation `data` (one row), the
-    /// curvature measured at the latent state `latents` (zero if `None`):
-    /// [`CurvatureRange::at_state`] followed by [`Adaptation::tuned`].
+    /// The tuned kernel for `model` and the data the run will use: `data`
+    /// (batch × size(0)) and `latents` (batch × latent units, zero if `None`),
+    /// exactly as passed to [`Dynamics::init`](super::Dynamics::init).
+    ///
+    /// The curvature range is measured by [`CurvatureRange::at_state`] at up
+    /// to [`CURVATURE_SAMPLES`] samples spread evenly over the batch, taking
+    /// the smallest λ_min and the largest λ_max (on a non-gaussian model the
+    /// Hessian varies with the observation), then [`Adaptation::tuned`] picks
+    /// τ_a and g.
     pub fn for_model<T: Real>(
         config: NeuralConfig,
         model: &HeeModel<T>,
-        data: &[f64],
-        latents: Option<&[f64]>,
+        data: MatRef<'_, T>,
+        latents: Option<MatRef<'_, T>>,
     ) -> Result<Self> {
-        let n0 = model.size(0);
-        if data.len() != n0 {
-            return Err(HeeError::dims("data", n0, data.len()));
+        let (n, n0) = (model.total_size(), model.size(0));
+        let b = data.nrows();
+        if b == 0 || data.ncols() != n0 {
+            return Err(HeeError::dims(
+                "data",
+                format!("batch x {n0} with batch >= 1"),
+                format!("{}x{}", data.nrows(), data.ncols()),
+            ));
         }
-        let mut x = vec![0.0; model.total_size()];
-        x[..n0].copy_from_slice(data);
         if let Some(l) = latents {
-            if l.len() != x.len() - n0 {
-                return Err(HeeError::dims("latents", x.len() - n0, l.len()));
+            if l.nrows() != b || l.ncols() != n - n0 {
+                return Err(HeeError::dims(
+                    "latents",
+                    format!("{b}x{}", n - n0),
+                    format!("{}x{}", l.nrows(), l.ncols()),
+                ));
             }
-            x[n0..].copy_from_slice(l);
+        }
+        let picks = b.min(CURVATURE_SAMPLES);
+        let mut range: Option<CurvatureRange> = None;
+        for p in 0..picks {
+            let r = p * b / picks;
+            let x: Vec<f64> = (0..n)
+                .map(|i| match (i < n0, latents) {
+                    (true, _) => data[(r, i)].f64(),
+                    (false, Some(l)) => l[(r, i - n0)].f64(),
+                    (false, None) => 0.0,
+                })
+                .collect();
+            let c = CurvatureRange::at_state(model, &x)?;
+            range = Some(match range {
+                None => c,
+                Some(a) => CurvatureRange {
+                    lambda_min: a.lambda_min.min(c.lambda_min),
+                    lambda_max: a.lambda_max.max(c.lambda_max),
+                },
+            });
         }
         let interneurons = config
             .a_prime
             .resolve(model)?
             .contains(&LayerAPrime::Interneurons);
-        Adaptation::tuned_with(config, CurvatureRange::at_state(model, &x)?, interneurons)
+        let range = range.expect("batch >= 1 checked above");
+        Adaptation::tuned_with(config, range, interneurons)
     }
 
     /// A validated kernel with explicit τ_a and g.

@@ -1,9 +1,18 @@
 //! Neural dynamics: kernels that move a batch of network states (spec §3–4).
 //!
 //! Every kernel follows one pattern, after BlackJAX: [`Dynamics::init`] builds
-//! a plain [`SamplerState`], and [`Dynamics::step`] takes the random streams
-//! and the state, advances it by one neuron step in place and returns a
-//! [`StepInfo`] with diagnostics. Nothing is printed or stored here.
+//! [`Chains`] — a plain [`SamplerState`], one random stream per sample and the
+//! scratch buffers, all sized once from the batch and the kernel's chunk —
+//! and [`Dynamics::step`] advances them by one neuron step in place and
+//! returns a [`StepInfo`] with diagnostics. Nothing is printed or stored here.
+//!
+//! **Layout at the boundary.** Everything a caller passes in or reads out is
+//! one sample per row (batch × units, as numpy and PyTorch users expect):
+//! the observations `data` (batch × size(0)), the starting `latents`
+//! (batch × the latent units of layers 1…L, in layer order) and every view of
+//! the state ([`SamplerState::x`], [`SamplerState::layer`], …). Internally
+//! the state is stored transposed (one column per sample, so each sample is
+//! contiguous and η is a single matrix product); the views are free.
 //!
 //! One step, for every kernel:
 //! 1. ∂U/∂x of the free layers from the state and the current A′ estimate;
@@ -31,6 +40,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::aprime::{refresh_all, APrime, LayerAPrime};
+use crate::energy::BaseEnergy;
 use crate::error::{positive, HeeError, Result};
 use crate::model::HeeModel;
 use crate::scalar::Real;
@@ -113,7 +123,7 @@ impl NeuralConfig {
 }
 
 /// One independent random stream per sample.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RowStreams {
     rngs: Vec<ChaCha8Rng>,
 }
@@ -145,37 +155,81 @@ impl RowStreams {
     }
 }
 
-/// The state of a batch of networks: plain matrices, one column per sample,
-/// layers stacked by rows (see [`crate::model`]).
+/// The state of a batch of networks.
+///
+/// Stored one column per sample with the layers stacked by rows (see
+/// [`crate::model`]); every public view is one sample per row.
 #[derive(Debug, Clone)]
 pub struct SamplerState<T> {
     /// Neuron states x of every layer (layer 0 holds the data when clamped).
-    pub x: Mat<T>,
+    pub(crate) x: Mat<T>,
     /// Natural parameters η(x) of every layer.
-    pub eta: Mat<T>,
+    pub(crate) eta: Mat<T>,
     /// Current estimate of A′(η) for every layer.
-    pub a_prime: Mat<T>,
-    /// Interneuron states ε (unused rows stay zero).
-    pub eps: Mat<T>,
+    pub(crate) a_prime: Mat<T>,
+    /// Interneuron states ε (rows of layers without interneurons stay zero).
+    pub(crate) eps: Mat<T>,
     /// Auxiliary per-neuron variable of the kernel (the adaptation current
     /// for adaptation dynamics; zero for plain Langevin).
-    pub aux: Mat<T>,
+    pub(crate) aux: Mat<T>,
     /// Number of steps taken.
-    pub step: u64,
+    pub(crate) step: u64,
 }
 
 impl<T: Real> SamplerState<T> {
-    /// Layer l with one sample per row.
-    pub fn layer<'a>(&'a self, model: &HeeModel<T>, l: usize) -> MatRef<'a, T> {
-        model.layer_of(self.x.as_ref(), l).transpose()
-    }
     /// Number of samples.
     pub fn batch(&self) -> usize {
         self.x.ncols()
     }
+    /// Number of steps taken since `init`.
+    pub fn steps(&self) -> u64 {
+        self.step
+    }
+    /// Neuron states of every layer: batch × total units, layers side by side.
+    pub fn x(&self) -> MatRef<'_, T> {
+        self.x.transpose()
+    }
+    /// Natural parameters η(x) of every layer, batch × total units.
+    pub fn eta(&self) -> MatRef<'_, T> {
+        self.eta.transpose()
+    }
+    /// The current A′(η) estimate of every layer, batch × total units.
+    pub fn a_prime(&self) -> MatRef<'_, T> {
+        self.a_prime.transpose()
+    }
+    /// Interneuron states ε, batch × total units.
+    pub fn eps(&self) -> MatRef<'_, T> {
+        self.eps.transpose()
+    }
+    /// The kernel's auxiliary variable (adaptation current), batch × total units.
+    pub fn aux(&self) -> MatRef<'_, T> {
+        self.aux.transpose()
+    }
+    /// Mutable auxiliary variable, batch × total units (e.g. to start the
+    /// adaptation current from its stationary law).
+    pub fn aux_mut(&mut self) -> MatMut<'_, T> {
+        self.aux.as_mut().transpose_mut()
+    }
+    /// Layer l, batch × size(l); an error if l is not a layer of `model` or
+    /// the state is not shaped for it.
+    pub fn layer<'a>(&'a self, model: &HeeModel<T>, l: usize) -> Result<MatRef<'a, T>> {
+        model.check_layer(l)?;
+        model.check_state("state", self.x.as_ref())?;
+        Ok(model.layer_of(self.x.as_ref(), l).transpose())
+    }
+    /// The latent layers 1…L, batch × latent units.
+    pub fn latents<'a>(&'a self, model: &HeeModel<T>) -> Result<MatRef<'a, T>> {
+        model.check_state("state", self.x.as_ref())?;
+        let o = model.offset(1);
+        Ok(self
+            .x
+            .as_ref()
+            .subrows(o, model.total_size() - o)
+            .transpose())
+    }
 }
 
-/// Scratch buffers of a kernel, allocated once.
+/// Scratch buffers of a kernel, allocated once by [`Dynamics::init`].
 #[derive(Debug, Clone)]
 pub struct Workspace<T> {
     /// fx, diff, tmp and grad stacked by rows (4 × total units, one column per sample).
@@ -184,23 +238,46 @@ pub struct Workspace<T> {
     partial: Vec<f64>,
     /// Resolved A′ estimator of every layer (reused, so steps do not allocate).
     kinds: Vec<LayerAPrime>,
+    /// The chunk size the buffers were cut for.
+    chunk: usize,
     n: usize,
 }
 
 impl<T: Real> Workspace<T> {
-    /// Scratch for `batch` samples of `model`.
-    pub fn new(model: &HeeModel<T>, batch: usize, chunk: usize) -> Self {
+    /// Scratch for `batch` samples of `model` in chunks of `chunk`.
+    pub(crate) fn new(model: &HeeModel<T>, batch: usize, chunk: usize) -> Self {
         let n = model.total_size();
         Workspace {
             buf: Mat::zeros(4 * n, batch),
             partial: vec![0.0; batch.div_ceil(chunk.max(1))],
             kinds: Vec::with_capacity(model.n_layers()),
+            chunk,
             n,
         }
     }
-    /// The last gradient ∂U/∂x computed (free layers only), one sample per column.
+    /// The last gradient ∂U/∂x computed (free layers only), batch × total units.
     pub fn grad(&self) -> MatRef<'_, T> {
-        self.buf.as_ref().subrows(3 * self.n, self.n)
+        self.buf.as_ref().subrows(3 * self.n, self.n).transpose()
+    }
+}
+
+/// Everything a run of one kernel needs, built once by [`Dynamics::init`]:
+/// the state, one random stream per sample, and the scratch buffers.
+///
+/// The fields are public so that a run can be saved and resumed (the state
+/// and the streams are its whole content); [`Dynamics::step`] checks that
+/// they still fit together and returns a typed error if they do not.
+#[derive(Debug, Clone)]
+pub struct Chains<T> {
+    pub state: SamplerState<T>,
+    pub streams: RowStreams,
+    pub workspace: Workspace<T>,
+}
+
+impl<T: Real> Chains<T> {
+    /// Number of samples.
+    pub fn batch(&self) -> usize {
+        self.state.batch()
     }
 }
 
@@ -214,7 +291,7 @@ pub struct StepInfo {
 }
 
 /// Scratch views of one chunk.
-pub struct ChunkScratch<'a, T> {
+pub(crate) struct ChunkScratch<'a, T> {
     pub fx: MatMut<'a, T>,
     pub diff: MatMut<'a, T>,
     pub tmp: MatMut<'a, T>,
@@ -235,7 +312,8 @@ pub trait Dynamics<T: Real>: Sync {
     }
 
     /// Moves the free rows of one chunk: `x` and `aux` in place, from `grad`
-    /// = ∂U/∂x, drawing noise for sample j from `rngs[j]`.
+    /// = ∂U/∂x, drawing noise for sample j from `rngs[j]`. The views are
+    /// internal (one column per sample); callers use [`Dynamics::step`].
     fn update_chunk(
         &self,
         model: &HeeModel<T>,
@@ -245,34 +323,44 @@ pub trait Dynamics<T: Real>: Sync {
         rngs: &mut [ChaCha8Rng],
     );
 
-    /// A fresh state: latents from `x_init` (or zero), observations from
-    /// `data` (one sample per row; required when clamped), interneurons at
-    /// rest, and A′ estimates settled by a few refreshes at the initial η.
+    /// Fresh chains for `batch` samples, random streams from `seed`.
+    ///
+    /// * `data`: the observations, batch × size(0); required when x₀ is
+    ///   clamped, optional (the start of x₀, else zero) when it is free;
+    /// * `latents`: the start of layers 1…L, batch × their total width in
+    ///   layer order (zero if `None`).
+    ///
+    /// Interneurons start at rest and the A′ estimates are settled by a few
+    /// refreshes at the initial η. Fails with a typed error on a shape
+    /// mismatch, non-finite input, or a Δt too long for the stiffest energy
+    /// (neurons, and interneuron sub-steps).
     fn init(
         &self,
         model: &HeeModel<T>,
         data: Option<MatRef<'_, T>>,
-        x_init: Option<MatRef<'_, T>>,
+        latents: Option<MatRef<'_, T>>,
         batch: usize,
-        streams: &mut RowStreams,
-    ) -> Result<SamplerState<T>> {
+        seed: u64,
+    ) -> Result<Chains<T>> {
         self.validate()?;
         let cfg = self.config();
-        if streams.len() != batch {
-            return Err(HeeError::dims("streams", batch, streams.len()));
+        if batch == 0 {
+            return Err(HeeError::dims("batch", ">= 1", 0));
         }
+        check_step_sizes(model, cfg)?;
         let n = model.total_size();
+        let n0 = model.size(0);
         let mut x = Mat::<T>::zeros(n, batch);
-        if let Some(xi) = x_init {
-            if xi.nrows() != batch || xi.ncols() != n {
+        if let Some(li) = latents {
+            if li.nrows() != batch || li.ncols() != n - n0 {
                 return Err(HeeError::dims(
-                    "x_init",
-                    format!("{batch}x{n}"),
-                    format!("{}x{}", xi.nrows(), xi.ncols()),
+                    "latents",
+                    format!("{batch}x{}", n - n0),
+                    format!("{}x{}", li.nrows(), li.ncols()),
                 ));
             }
-            crate::model::check_finite("x_init", xi)?;
-            x.copy_from(xi.transpose());
+            crate::model::check_finite("latents", li)?;
+            x.as_mut().subrows_mut(n0, n - n0).copy_from(li.transpose());
         }
         match (data, cfg.observed) {
             (Some(d), _) => set_observed(model, &mut x, d)?,
@@ -283,33 +371,35 @@ pub trait Dynamics<T: Real>: Sync {
             }
             (None, Observed::Free) => {}
         }
-        let mut state = SamplerState {
-            eta: Mat::zeros(n, batch),
-            a_prime: Mat::zeros(n, batch),
-            eps: Mat::zeros(n, batch),
-            aux: Mat::zeros(n, batch),
-            x,
-            step: 0,
+        let mut chains = Chains {
+            state: SamplerState {
+                eta: Mat::zeros(n, batch),
+                a_prime: Mat::zeros(n, batch),
+                eps: Mat::zeros(n, batch),
+                aux: Mat::zeros(n, batch),
+                x,
+                step: 0,
+            },
+            streams: RowStreams::new(seed, batch),
+            workspace: Workspace::new(model, batch, cfg.chunk),
         };
-        check_interneuron_stability(model, cfg)?;
-        let mut ws = Workspace::new(model, batch, cfg.chunk);
+        fill_constant_a_prime(model, &mut chains.state)?;
         // A few refreshes bring the interneurons to the initial η.
         for _ in 0..INIT_REFRESHES {
-            refresh(self, model, streams, &mut state, &mut ws)?;
+            refresh(cfg, model, &mut chains)?;
         }
-        Ok(state)
+        Ok(chains)
     }
 
     /// One neuron step, in place; see the module documentation.
-    fn step(
-        &self,
-        model: &HeeModel<T>,
-        streams: &mut RowStreams,
-        state: &mut SamplerState<T>,
-        ws: &mut Workspace<T>,
-    ) -> Result<StepInfo> {
+    fn step(&self, model: &HeeModel<T>, chains: &mut Chains<T>) -> Result<StepInfo> {
         let cfg = self.config();
-        check_batch(state, ws, streams)?;
+        check_chains(model, cfg, chains)?;
+        let Chains {
+            state,
+            streams,
+            workspace: ws,
+        } = chains;
         cfg.a_prime.resolve_into(model, &mut ws.kinds)?;
         let kinds = &ws.kinds;
         let first_free = cfg.first_free();
@@ -337,7 +427,7 @@ pub trait Dynamics<T: Real>: Sync {
                         tmp,
                         mut grad,
                     } = s;
-                    model.state_gradient(
+                    model.state_gradient_unchecked(
                         x.rb(),
                         eta.rb(),
                         ap.rb(),
@@ -351,8 +441,8 @@ pub trait Dynamics<T: Real>: Sync {
                             .subrows(model.offset(first_free), n - model.offset(first_free)),
                     );
                     self.update_chunk(model, x.rb_mut(), aux, grad.rb(), rngs);
-                    check_chunk(model, x.rb(), first_free, 0)?;
-                    model.natural_params(x.rb(), fx.rb_mut(), eta.rb_mut());
+                    check_chunk(model, x.rb(), first_free)?;
+                    model.natural_params_unchecked(x.rb(), fx.rb_mut(), eta.rb_mut());
                     refresh_all(model, kinds, eta.rb(), eps, ap.rb_mut(), h_eps, k, rngs)
                 },
             )
@@ -366,22 +456,43 @@ pub trait Dynamics<T: Real>: Sync {
     }
 }
 
-/// Rejects an interneuron sub-step hε = Δt/(K τ_ε) that is too long for
-/// the stiffest interneuron layer (hε·max φ″ must stay below 1: beyond 2 the
-/// Euler sub-steps diverge, and well before that their bias grows).
-pub fn check_interneuron_stability<T: Real>(model: &HeeModel<T>, cfg: &NeuralConfig) -> Result<()> {
-    let kinds = cfg.a_prime.resolve(model)?;
-    let he = cfg.h_eps();
-    for (l, k) in kinds.iter().enumerate() {
-        if *k == LayerAPrime::Interneurons {
-            let c = model.energy(l).max_curvature();
-            if he * c >= 1.0 {
-                return Err(HeeError::param(
-                    "substeps",
-                    cfg.substeps() as f64,
-                    "interneuron sub-step dt/(K tau_eps) is too long for the curvature of a layer's energy; raise substeps or tau_eps/tau, or lower dt",
-                ));
-            }
+/// Checks both step sizes against the stiffest energy they integrate:
+/// the neurons' h = Δt/τ on every free layer, and the interneurons'
+/// sub-step hε = Δt/(K τ_ε) on every layer that runs interneurons.
+///
+/// Euler steps on a unit of curvature c diverge once h·c ≥ 2 and are
+/// strongly biased well before, so both must keep h·max φ″ < 1. (φ″ bounds
+/// the neurons' stiffness from below; the coupling through W adds to it and
+/// is watched at run time by the divergence check.)
+pub fn check_step_sizes<T: Real>(model: &HeeModel<T>, cfg: &NeuralConfig) -> Result<()> {
+    check_step_sizes_for(model, model.layers().iter().map(|s| s.energy), cfg)
+}
+
+/// [`check_step_sizes`] for `model` with its base energies replaced by
+/// `energies` (used to vet an energy-parameter update before applying it).
+pub fn check_step_sizes_for<T: Real>(
+    model: &HeeModel<T>,
+    energies: impl IntoIterator<Item = BaseEnergy>,
+    cfg: &NeuralConfig,
+) -> Result<()> {
+    let mut kinds = Vec::with_capacity(model.n_layers());
+    cfg.a_prime.resolve_into(model, &mut kinds)?;
+    let (h, he) = (cfg.h(), cfg.h_eps());
+    for (l, e) in energies.into_iter().enumerate().take(model.n_layers()) {
+        let c = e.max_curvature();
+        if l >= cfg.first_free() && h * c >= 1.0 {
+            return Err(HeeError::param(
+                "dt",
+                cfg.dt,
+                "too long for the curvature of a layer's energy (dt/tau * max phi'' must stay below 1); lower dt",
+            ));
+        }
+        if kinds[l] == LayerAPrime::Interneurons && he * c >= 1.0 {
+            return Err(HeeError::param(
+                "substeps",
+                cfg.substeps() as f64,
+                "interneuron sub-step dt/(K tau_eps) is too long for the curvature of a layer's energy; raise substeps or tau_eps/tau, or lower dt",
+            ));
         }
     }
     Ok(())
@@ -390,6 +501,8 @@ pub fn check_interneuron_stability<T: Real>(model: &HeeModel<T>, cfg: &NeuralCon
 /// Refreshes of the A′ estimators performed by `init`.
 pub const INIT_REFRESHES: usize = 5;
 
+/// Puts the step number into a divergence error, and says what diverged:
+/// the interneurons name their own cause; an empty cause means the neurons.
 fn stamp_step<T: Real>(
     e: HeeError,
     step: u64,
@@ -397,29 +510,32 @@ fn stamp_step<T: Real>(
     cfg: &NeuralConfig,
 ) -> HeeError {
     match e {
-        HeeError::Diverged { layer, .. } => HeeError::Diverged {
+        HeeError::Diverged { layer, cause, .. } => HeeError::Diverged {
             step,
             layer,
-            cause: format!(
-                "step too large for the stiffest layer (dt/tau = {:.3e}, curvature bound {:.3e}: keep dt/tau * curvature well below 2)",
-                cfg.h(),
-                model.stiffness_bound()
-            ),
+            cause: if cause.is_empty() {
+                format!(
+                    "neurons: step too large for the stiffest layer (dt/tau = {:.3e}, curvature bound {:.3e}: keep dt/tau * curvature well below 2)",
+                    cfg.h(),
+                    model.stiffness_bound()
+                )
+            } else {
+                cause
+            },
         },
         other => other,
     }
 }
 
 /// η(x) and a refresh of every A′ estimator, for the whole batch.
-fn refresh<T: Real, D: Dynamics<T> + ?Sized>(
-    dynamics: &D,
-    model: &HeeModel<T>,
-    streams: &mut RowStreams,
-    state: &mut SamplerState<T>,
-    ws: &mut Workspace<T>,
-) -> Result<()> {
-    let cfg = dynamics.config();
-    let kinds = cfg.a_prime.resolve(model)?;
+fn refresh<T: Real>(cfg: &NeuralConfig, model: &HeeModel<T>, chains: &mut Chains<T>) -> Result<()> {
+    let Chains {
+        state,
+        streams,
+        workspace: ws,
+    } = chains;
+    cfg.a_prime.resolve_into(model, &mut ws.kinds)?;
+    let kinds = &ws.kinds;
     let (h_eps, k) = (T::of(cfg.h_eps()), cfg.substeps());
     let n = model.total_size();
     let c = cfg.chunk;
@@ -434,23 +550,46 @@ fn refresh<T: Real, D: Dynamics<T> + ?Sized>(
         .into_par_iter()
         .try_for_each(|(x, mut eta, mut ap, eps, buf, rngs)| {
             let mut s = split_scratch(buf, n);
-            model.natural_params(x, s.fx.rb_mut(), eta.rb_mut());
-            refresh_all(model, &kinds, eta.rb(), eps, ap.rb_mut(), h_eps, k, rngs)
+            model.natural_params_unchecked(x, s.fx.rb_mut(), eta.rb_mut());
+            refresh_all(model, kinds, eta.rb(), eps, ap.rb_mut(), h_eps, k, rngs)
         })
+        .map_err(|e| stamp_step(e, state.step, model, cfg))
+}
+
+/// The top layer's A′_L(b_L): η_L = b_L is the same for every sample and no
+/// neuron reads it (only learning b_L does), so it is computed exactly once
+/// per unit — closed form or quadrature — and broadcast to every sample.
+fn fill_constant_a_prime<T: Real>(model: &HeeModel<T>, state: &mut SamplerState<T>) -> Result<()> {
+    let top = model.top();
+    let e = model.energy(top);
+    let mut rows = model.layer_of_mut(state.a_prime.as_mut(), top);
+    for (i, &b) in model.bias(top).iter().enumerate() {
+        let a = T::of(crate::quadrature::moments(e, b.f64())?.mean);
+        for j in 0..rows.ncols() {
+            rows[(i, j)] = a;
+        }
+    }
+    Ok(())
 }
 
 /// After the model's parameters changed (a learning update): recomputes
-/// η(x) and the exact A′ estimates (analytic and quadrature layers) so that
-/// the next step sees a state consistent with the new parameters.
-/// Interneuron estimates are left as they are: the populations track η
-/// continuously and catch up in the next step's sub-steps.
+/// η(x), the exact A′ estimates (analytic and quadrature layers) and the top
+/// layer's A′_L(b_L), so that the next step sees a state consistent with the
+/// new parameters. Interneuron estimates are left as they are: the
+/// populations track η continuously and catch up in the next step's
+/// sub-steps.
 pub fn resync_after_update<T: Real, D: Dynamics<T> + ?Sized>(
     dynamics: &D,
     model: &HeeModel<T>,
-    state: &mut SamplerState<T>,
-    ws: &mut Workspace<T>,
+    chains: &mut Chains<T>,
 ) -> Result<()> {
     let cfg = dynamics.config();
+    check_chains(model, cfg, chains)?;
+    let Chains {
+        state,
+        workspace: ws,
+        ..
+    } = chains;
     cfg.a_prime.resolve_into(model, &mut ws.kinds)?;
     let kinds = &ws.kinds;
     let n = model.total_size();
@@ -464,7 +603,7 @@ pub fn resync_after_update<T: Real, D: Dynamics<T> + ?Sized>(
         .into_par_iter()
         .try_for_each(|(x, mut eta, mut ap, buf)| -> Result<()> {
             let mut s = split_scratch(buf, n);
-            model.natural_params(x, s.fx.rb_mut(), eta.rb_mut());
+            model.natural_params_unchecked(x, s.fx.rb_mut(), eta.rb_mut());
             for (l, kind) in kinds.iter().enumerate() {
                 let e = model.energy(l);
                 let el = model.layer_of(eta.rb(), l);
@@ -483,11 +622,12 @@ pub fn resync_after_update<T: Real, D: Dynamics<T> + ?Sized>(
                             }
                         }
                     }
-                    LayerAPrime::Interneurons => {}
+                    LayerAPrime::Interneurons | LayerAPrime::Constant => {}
                 }
             }
             Ok(())
-        })
+        })?;
+    fill_constant_a_prime(model, state)
 }
 
 fn split_scratch<T>(buf: MatMut<'_, T>, n: usize) -> ChunkScratch<'_, T> {
@@ -513,19 +653,16 @@ fn sum_sq<T: Real>(m: MatRef<'_, T>) -> f64 {
     s
 }
 
-fn check_chunk<T: Real>(
-    model: &HeeModel<T>,
-    x: MatRef<'_, T>,
-    first_free: usize,
-    step: u64,
-) -> Result<()> {
+/// A neuron state left the finite numbers (the cause is filled in by
+/// `stamp_step`).
+fn check_chunk<T: Real>(model: &HeeModel<T>, x: MatRef<'_, T>, first_free: usize) -> Result<()> {
     for l in first_free..model.n_layers() {
         let xl = model.layer_of(x, l);
         for j in 0..xl.ncols() {
             for i in 0..xl.nrows() {
                 if !xl[(i, j)].is_finite() {
                     return Err(HeeError::Diverged {
-                        step,
+                        step: 0,
                         layer: l,
                         cause: String::new(),
                     });
@@ -536,31 +673,56 @@ fn check_chunk<T: Real>(
     Ok(())
 }
 
-fn check_batch<T: Real>(
-    state: &SamplerState<T>,
-    ws: &Workspace<T>,
-    streams: &RowStreams,
+/// The parts of `chains` must fit the model, the kernel and each other:
+/// otherwise the chunked parallel loop would silently skip samples.
+fn check_chains<T: Real>(
+    model: &HeeModel<T>,
+    cfg: &NeuralConfig,
+    chains: &Chains<T>,
 ) -> Result<()> {
-    let b = state.batch();
+    let Chains {
+        state,
+        streams,
+        workspace: ws,
+    } = chains;
+    let (n, b) = (model.total_size(), state.batch());
+    for (field, m) in [
+        ("state.x", &state.x),
+        ("state.eta", &state.eta),
+        ("state.a_prime", &state.a_prime),
+        ("state.eps", &state.eps),
+        ("state.aux", &state.aux),
+    ] {
+        if m.nrows() != n || m.ncols() != b {
+            return Err(HeeError::dims(
+                field,
+                format!("{b}x{n} (batch x units)"),
+                format!("{}x{}", m.ncols(), m.nrows()),
+            ));
+        }
+    }
     if streams.len() != b {
         return Err(HeeError::dims("streams", b, streams.len()));
     }
-    if ws.buf.ncols() != b || ws.buf.nrows() != 4 * state.x.nrows() {
+    if ws.chunk != cfg.chunk {
+        return Err(HeeError::dims(
+            "workspace chunk",
+            format!("{} (the kernel's chunk)", cfg.chunk),
+            ws.chunk,
+        ));
+    }
+    if ws.buf.ncols() != b || ws.buf.nrows() != 4 * n || ws.partial.len() != b.div_ceil(cfg.chunk) {
         return Err(HeeError::dims(
             "workspace",
-            format!("{}x{b}", 4 * state.x.nrows()),
-            format!("{}x{}", ws.buf.nrows(), ws.buf.ncols()),
+            format!("buffers for {b} samples of {n} units"),
+            format!("{} samples of {} units", ws.buf.ncols(), ws.buf.nrows() / 4),
         ));
     }
     Ok(())
 }
 
 /// Copies observations (one sample per row) into layer 0 of a stacked state.
-pub fn set_observed<T: Real>(
-    model: &HeeModel<T>,
-    x: &mut Mat<T>,
-    data: MatRef<'_, T>,
-) -> Result<()> {
+fn set_observed<T: Real>(model: &HeeModel<T>, x: &mut Mat<T>, data: MatRef<'_, T>) -> Result<()> {
     let b = x.ncols();
     if data.nrows() != b || data.ncols() != model.size(0) {
         return Err(HeeError::dims(
@@ -576,16 +738,15 @@ pub fn set_observed<T: Real>(
     Ok(())
 }
 
-/// Replaces the observations of a running state (e.g. the next minibatch)
-/// and refreshes η and the A′ estimates for them.
+/// Replaces the observations of running chains (e.g. the next minibatch,
+/// batch × size(0)) and refreshes η and the A′ estimates for them.
 pub fn clamp_data<T: Real, D: Dynamics<T> + ?Sized>(
     dynamics: &D,
     model: &HeeModel<T>,
-    streams: &mut RowStreams,
-    state: &mut SamplerState<T>,
-    ws: &mut Workspace<T>,
+    chains: &mut Chains<T>,
     data: MatRef<'_, T>,
 ) -> Result<()> {
-    set_observed(model, &mut state.x, data)?;
-    refresh(dynamics, model, streams, state, ws)
+    check_chains(model, dynamics.config(), chains)?;
+    set_observed(model, &mut chains.state.x, data)?;
+    refresh(dynamics.config(), model, chains)
 }

@@ -78,14 +78,14 @@ pub fn linear_gaussian_model(seed: u64, sizes: &[usize], scale: f64) -> HeeModel
     m
 }
 
-/// A stacked state (units × batch) with N(0, 1) entries.
+/// A batch of states (batch × n units) with U(−1.5, 1.5) entries.
 pub fn random_state(seed: u64, n: usize, batch: usize) -> Mat<f64> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
-    Mat::from_fn(n, batch, |_, _| rng.random_range(-1.5..1.5))
+    Mat::from_fn(batch, n, |_, _| rng.random_range(-1.5..1.5))
 }
 
 use hee_core::linear_gaussian::LinearGaussian;
-use hee_core::{Dynamics, NeuralConfig, RowStreams, Workspace};
+use hee_core::{Dynamics, NeuralConfig};
 
 /// Group estimates of the latents' stationary mean and covariance.
 pub struct EnsembleEstimate {
@@ -118,15 +118,11 @@ pub fn ensemble_estimate<D: Dynamics<f32>>(
     let n0 = model.size(0);
     let d = model.total_size() - n0;
     let data = Mat::<f32>::from_fn(chains, n0, |_, j| x0[j] as f32);
-    let mut streams = RowStreams::new(seed, chains);
-    let mut state = dynamics
-        .init(model, Some(data.as_ref()), None, chains, &mut streams)
+    let mut run = dynamics
+        .init(model, Some(data.as_ref()), None, chains, seed)
         .unwrap();
-    let mut ws = Workspace::new(model, chains, dynamics.config().chunk);
     for _ in 0..burn_in {
-        dynamics
-            .step(model, &mut streams, &mut state, &mut ws)
-            .unwrap();
+        dynamics.step(model, &mut run).unwrap();
     }
     let per = chains / groups;
     let mut s1 = vec![vec![0.0f64; d]; groups];
@@ -134,14 +130,13 @@ pub fn ensemble_estimate<D: Dynamics<f32>>(
     let mut s2 = vec![Mat::<f64>::zeros(d, d); groups];
     let mut v = vec![0.0f64; d];
     for _ in 0..steps {
-        dynamics
-            .step(model, &mut streams, &mut state, &mut ws)
-            .unwrap();
+        dynamics.step(model, &mut run).unwrap();
+        let (x, aux) = (run.state.x(), run.state.aux());
         for g in 0..groups {
             for c in g * per..(g + 1) * per {
                 for (i, vi) in v.iter_mut().enumerate() {
-                    *vi = state.x[(n0 + i, c)] as f64;
-                    sa[g][i] += (state.aux[(n0 + i, c)] as f64).powi(2);
+                    *vi = x[(c, n0 + i)] as f64;
+                    sa[g][i] += (aux[(c, n0 + i)] as f64).powi(2);
                 }
                 for i in 0..d {
                     s1[g][i] += v[i];
@@ -233,33 +228,35 @@ pub fn config_for(lg: &LinearGaussian, h_lmax: f64) -> NeuralConfig {
 use hee_core::linear_gaussian::Gaussian;
 use proptest::test_runner::TestCaseError;
 
-/// Every entry of the estimate lies within |bias| + 6 SE of the exact
-/// posterior, where bias = stationary law of the discretised sampler (exact,
-/// from the moment recursion) minus the posterior.
-pub fn check_against_exact(
+/// Every entry of the estimate lies within 6 SE of the sampler's exact
+/// stationary law `stat` (the moment recursion's fixed point: exact for the
+/// discretised sampler, interneurons included). How far that law may sit
+/// from the posterior is a separate, derived bound that each test checks on
+/// its own.
+///
+/// The SE come from the spread of 16 independent groups (Student t with 15
+/// dof: a 6-SE excursion has probability < 1e-4 per entry).
+pub fn check_against_stationary(
     est: &EnsembleEstimate,
-    post: &Gaussian,
     stat: &Gaussian,
 ) -> Result<(), TestCaseError> {
-    let d = post.dim();
+    let d = stat.dim();
     for i in 0..d {
-        let bias = (stat.mean[i] - post.mean[i]).abs();
-        let err = (est.mean[i] - post.mean[i]).abs();
+        let err = (est.mean[i] - stat.mean[i]).abs();
         proptest::prop_assert!(
-            err <= bias + 6.0 * est.mean_se[i],
-            "mean[{i}]: {} vs exact {} (bias {bias:.2e}, se {:.2e})",
+            err <= 6.0 * est.mean_se[i],
+            "mean[{i}]: {} vs stationary {} (se {:.2e})",
             est.mean[i],
-            post.mean[i],
+            stat.mean[i],
             est.mean_se[i]
         );
         for j in 0..d {
-            let bias = (stat.cov[(i, j)] - post.cov[(i, j)]).abs();
-            let err = (est.cov[(i, j)] - post.cov[(i, j)]).abs();
+            let err = (est.cov[(i, j)] - stat.cov[(i, j)]).abs();
             proptest::prop_assert!(
-                err <= bias + 6.0 * est.cov_se[(i, j)],
-                "cov[{i},{j}]: {} vs exact {} (bias {bias:.2e}, se {:.2e})",
+                err <= 6.0 * est.cov_se[(i, j)],
+                "cov[{i},{j}]: {} vs stationary {} (se {:.2e})",
                 est.cov[(i, j)],
-                post.cov[(i, j)],
+                stat.cov[(i, j)],
                 est.cov_se[(i, j)]
             );
         }
@@ -302,29 +299,16 @@ pub fn transient_matches_recursion<D: Dynamics<f32>>(
     }
     let (m, p) = rec.latent_part(&mean, &cov);
     let n0 = model.size(0);
-    let xi = Mat::<f32>::from_fn(
-        n,
-        model.total_size(),
-        |_, c| if c >= n0 { 3.0 } else { 0.0 },
-    );
+    let latents = Mat::<f32>::from_fn(n, d, |_, _| 3.0);
     let data = Mat::<f32>::from_fn(n, n0, |_, j| x0[j] as f32);
-    let mut streams = RowStreams::new(seed, n);
-    let mut state = kernel
-        .init(
-            model,
-            Some(data.as_ref()),
-            Some(xi.as_ref()),
-            n,
-            &mut streams,
-        )
+    let mut run = kernel
+        .init(model, Some(data.as_ref()), Some(latents.as_ref()), n, seed)
         .unwrap();
-    let mut ws = Workspace::new(model, n, cfg.chunk);
     for _ in 0..t {
-        kernel
-            .step(model, &mut streams, &mut state, &mut ws)
-            .unwrap();
+        kernel.step(model, &mut run).unwrap();
     }
-    let samples = Mat::<f64>::from_fn(n, d, |r, c| state.x[(n0 + c, r)] as f64);
+    let lat = run.state.latents(model).unwrap();
+    let samples = Mat::<f64>::from_fn(n, d, |r, c| lat[(r, c)] as f64);
     let (sm, sc) = hee_core::linear_gaussian::sample_moments(samples.as_ref());
     let nf = n as f64;
     for i in 0..d {
