@@ -22,7 +22,7 @@ fn data(c: &mut Criterion) {
             let mut x = extract_patches(&images, 16, 100_000, 1).unwrap();
             normalise_contrast(&mut x, 0.1);
             let w = Whitening::fit(&x, 0.01).unwrap();
-            w.apply(&mut x);
+            w.apply(&mut x).unwrap();
             x
         });
     });

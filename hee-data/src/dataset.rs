@@ -18,8 +18,11 @@ use crate::table::read_csv;
 pub enum DataSpec {
     /// The vendored 10,000 MNIST digits.
     Mnist,
-    /// Fashion-MNIST from the Debian package (or `--data-dir`).
+    /// The vendored 10,000 Fashion-MNIST images.
     Fashion,
+    /// The full 70,000 Fashion-MNIST images from the Debian package
+    /// `dataset-fashion-mnist` (or `--data-dir`).
+    FashionFull,
     /// Whitened patches of the vendored natural images.
     Natural,
     /// A numeric CSV file.
@@ -32,6 +35,7 @@ impl std::str::FromStr for DataSpec {
         match s {
             "mnist" => Ok(DataSpec::Mnist),
             "fashion" => Ok(DataSpec::Fashion),
+            "fashion-full" => Ok(DataSpec::FashionFull),
             "natural" => Ok(DataSpec::Natural),
             _ => match s.strip_prefix("csv:") {
                 Some(p) if !p.is_empty() => Ok(DataSpec::Csv(PathBuf::from(p))),
@@ -106,8 +110,16 @@ pub fn vendored_root() -> PathBuf {
         .join("data")
 }
 
-/// The default directory of Fashion-MNIST (Debian package `dataset-fashion-mnist`).
-pub const FASHION_DIR: &str = "/usr/share/datasets/fashion-mnist";
+/// Where the Debian package `dataset-fashion-mnist` puts the full
+/// Fashion-MNIST, relative to the file-system root.
+pub const FASHION_DEBIAN_DIR: &str = "usr/share/datasets/fashion-mnist";
+
+/// The full Fashion-MNIST directory of a Debian file system rooted at
+/// `root` (`/` on the machine itself; a test can lay out a fixture
+/// elsewhere).
+pub fn debian_fashion_dir(root: &Path) -> PathBuf {
+    root.join(FASHION_DEBIAN_DIR)
+}
 
 fn images_to_mat(im: &IdxImages) -> Mat<f32> {
     let d = im.rows * im.cols;
@@ -177,30 +189,27 @@ fn split_rows(x: &Mat<f32>, test_fraction: f64, seed: u64) -> Result<(Mat<f32>, 
 }
 
 /// Loads a data set. `data_dir` overrides the default location (the
-/// vendored `data/` for mnist and natural, `/usr/share/datasets/fashion-mnist`
-/// for fashion); it is ignored for CSV.
+/// vendored `data/` for mnist, fashion and natural,
+/// `/usr/share/datasets/fashion-mnist` for fashion-full); it is ignored for
+/// CSV.
 pub fn load(spec: &DataSpec, data_dir: Option<&Path>, opts: &LoadOptions) -> Result<Dataset> {
+    let dir_or = |default: PathBuf| data_dir.map(Path::to_path_buf).unwrap_or(default);
     match spec {
-        DataSpec::Mnist => {
-            let dir = data_dir
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| vendored_root().join("mnist-10k"));
-            load_idx_dir(
-                "mnist",
-                &dir,
-                "pass --data-dir DIR holding the four IDX files",
-            )
-        }
-        DataSpec::Fashion => {
-            let dir = data_dir
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| PathBuf::from(FASHION_DIR));
-            load_idx_dir(
-                "fashion",
-                &dir,
-                "install it with `apt-get install dataset-fashion-mnist` or pass --data-dir DIR",
-            )
-        }
+        DataSpec::Mnist => load_idx_dir(
+            "mnist",
+            &dir_or(vendored_root().join("mnist-10k")),
+            "pass --data-dir DIR holding the four IDX files",
+        ),
+        DataSpec::Fashion => load_idx_dir(
+            "fashion",
+            &dir_or(vendored_root().join("fashion-10k")),
+            "pass --data-dir DIR holding the four IDX files",
+        ),
+        DataSpec::FashionFull => load_idx_dir(
+            "fashion-full",
+            &dir_or(debian_fashion_dir(Path::new("/"))),
+            "the full set comes from the Debian package: `apt-get install dataset-fashion-mnist`, or pass --data-dir DIR (the vendored 10,000 images are `--data fashion`)",
+        ),
         DataSpec::Natural => {
             let dir = data_dir
                 .map(Path::to_path_buf)
@@ -211,8 +220,8 @@ pub fn load(spec: &DataSpec, data_dir: Option<&Path>, opts: &LoadOptions) -> Res
             let (mut train, mut test) = split_rows(&x, opts.test_fraction, opts.seed ^ 1)?;
             // Whitening is fitted on the training split only.
             let w = Whitening::fit(&train, opts.zca_epsilon)?;
-            w.apply(&mut train);
-            w.apply(&mut test);
+            w.apply(&mut train)?;
+            w.apply(&mut test)?;
             Ok(Dataset {
                 name: "natural".into(),
                 train,
@@ -291,11 +300,19 @@ impl Dataset {
         Ok(idx.chunks(batch).map(|c| c.to_vec()).collect())
     }
 
-    /// The training records at `indices`, one per row.
-    pub fn batch(&self, indices: &[usize]) -> Mat<f32> {
-        Mat::from_fn(indices.len(), self.dim(), |i, j| {
+    /// The training records at `indices`, one per row; an index past the
+    /// training set is an error naming it.
+    pub fn batch(&self, indices: &[usize]) -> Result<Mat<f32>> {
+        if let Some(&bad) = indices.iter().find(|&&i| i >= self.len()) {
+            return Err(DataError::Setting {
+                field: "index",
+                value: bad.to_string(),
+                reason: format!("the training set has {} records", self.len()),
+            });
+        }
+        Ok(Mat::from_fn(indices.len(), self.dim(), |i, j| {
             self.train[(indices[i], j)]
-        })
+        }))
     }
 
     /// Rescales both splits.

@@ -34,7 +34,7 @@ pub enum DataError {
         path: PathBuf,
         hint: String,
     },
-    #[error("invalid data specification '{0}': expected mnist, fashion, natural or csv:PATH")]
+    #[error("invalid data specification '{0}': expected mnist, fashion, fashion-full, natural or csv:PATH")]
     Spec(String),
     #[error("invalid setting `{field}` = {value}: {reason}")]
     Setting {

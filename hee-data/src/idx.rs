@@ -6,6 +6,14 @@
 //! The payload length must equal the product of the dimensions exactly; the
 //! header is checked against the file length before anything is allocated
 //! from it.
+//!
+//! Gzip files are inflated as a stream and never beyond what the header
+//! declares: the header is decoded first, a declared size that no deflate
+//! stream of this file's length could produce (deflate expands at most
+//! ~1032:1) is refused before any allocation, and the payload is read with a
+//! limit of the declared size plus one byte. A decompression bomb — a small
+//! file whose stream inflates far past its header — is therefore rejected
+//! with a typed error after reading at most the declared size plus a byte.
 
 use std::io::Read;
 use std::path::Path;
@@ -21,44 +29,109 @@ pub struct IdxImages {
     pub pixels: Vec<u8>,
 }
 
-/// Reads a whole file, inflating it when it starts with the gzip magic.
-pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
-    let raw = std::fs::read(path).map_err(io(path))?;
-    inflate_if_gz(path, raw)
+/// Largest expansion a deflate stream can achieve (258-byte matches coded in
+/// 2 bits: 1032:1); a header declaring more than this times the compressed
+/// length (plus a small allowance) cannot be honest.
+const MAX_DEFLATE_RATIO: usize = 1032;
+
+/// True when `raw` starts with the gzip magic 1f 8b.
+fn is_gzip(raw: &[u8]) -> bool {
+    raw.len() >= 2 && raw[0] == 0x1f && raw[1] == 0x8b
 }
 
-/// Inflates `raw` when it starts with the gzip magic 1f 8b. The inflated
-/// length must match the gzip trailer's ISIZE field, which catches streams
-/// cut short (the decoder alone may stop quietly at the end of the input).
-pub fn inflate_if_gz(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>> {
-    if raw.len() >= 2 && raw[0] == 0x1f && raw[1] == 0x8b {
-        let bad = |offset: usize, reason: String| DataError::Format {
-            path: path.to_path_buf(),
-            offset,
-            reason,
-        };
-        if raw.len() < 18 {
-            return Err(bad(raw.len(), "truncated gzip stream".into()));
-        }
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| bad(0, format!("corrupt or truncated gzip stream: {e}")))?;
-        let n = raw.len();
-        let isize = u32::from_le_bytes([raw[n - 4], raw[n - 3], raw[n - 2], raw[n - 1]]);
-        if isize != out.len() as u32 {
-            return Err(bad(
-                n,
-                format!(
-                    "corrupt or truncated gzip stream: inflated {} bytes, trailer says {isize}",
-                    out.len()
-                ),
-            ));
-        }
-        Ok(out)
-    } else {
-        Ok(raw)
+/// Reads an IDX file of `magic` with `dims` dimensions (raw or gzip) and
+/// returns the dimensions and the payload, reading no more than the header
+/// declares (plus one byte, to detect trailing data).
+fn read_idx(path: &Path, magic: u32, dims: usize) -> Result<(Vec<usize>, Vec<u8>)> {
+    let raw = std::fs::read(path).map_err(io(path))?;
+    parse_idx(path, &raw, magic, dims)
+}
+
+/// [`read_idx`] on the bytes of a file already in memory.
+fn parse_idx(path: &Path, raw: &[u8], magic: u32, dims: usize) -> Result<(Vec<usize>, Vec<u8>)> {
+    let head = 4 + 4 * dims;
+    let fmt = |offset: usize, reason: String| DataError::Format {
+        path: path.to_path_buf(),
+        offset,
+        reason,
+    };
+    if !is_gzip(raw) {
+        let d = header(path, raw, magic, dims)?;
+        check_len(path, raw, head, &d)?;
+        return Ok((d, raw[head..].to_vec()));
     }
+    if raw.len() < 18 {
+        return Err(fmt(raw.len(), "truncated gzip stream".into()));
+    }
+    let gz_err = |e: std::io::Error| fmt(0, format!("corrupt or truncated gzip stream: {e}"));
+    let mut dec = flate2::read::GzDecoder::new(raw);
+    // The header: at most `head` bytes (a shorter stream is a truncated header).
+    let mut hbuf = Vec::with_capacity(head);
+    (&mut dec)
+        .take(head as u64)
+        .read_to_end(&mut hbuf)
+        .map_err(gz_err)?;
+    let d = header(path, &hbuf, magic, dims)?;
+    let payload = d
+        .iter()
+        .try_fold(1usize, |a, &x| a.checked_mul(x))
+        .ok_or_else(|| fmt(4, format!("header sizes {d:?} overflow")))?;
+    let possible = raw
+        .len()
+        .saturating_mul(MAX_DEFLATE_RATIO)
+        .saturating_add(1 << 16);
+    if payload.saturating_add(head) > possible {
+        return Err(fmt(
+            4,
+            format!(
+                "the header {d:?} declares {payload} bytes, more than a {}-byte gzip file can hold",
+                raw.len()
+            ),
+        ));
+    }
+    // One byte more than declared, so that reading the byte that proves
+    // trailing data does not make the vector double.
+    let mut body = Vec::with_capacity(payload + 1);
+    (&mut dec)
+        .take(payload as u64 + 1)
+        .read_to_end(&mut body)
+        .map_err(gz_err)?;
+    if body.len() < payload {
+        return Err(fmt(
+            head + body.len(),
+            format!(
+                "truncated: the header {d:?} promises {} bytes, the stream inflates to {}",
+                head + payload,
+                head + body.len()
+            ),
+        ));
+    }
+    if body.len() > payload {
+        return Err(fmt(
+            head + payload,
+            format!(
+                "the gzip stream inflates beyond the {} bytes the header {d:?} declares (trailing data or a decompression bomb); stopped reading there",
+                head + payload
+            ),
+        ));
+    }
+    // Drive the decoder to the end of the member (it checks the CRC there),
+    // then compare the trailer's ISIZE: the decoder alone may stop quietly
+    // at the end of a stream cut short.
+    let mut probe = [0u8; 1];
+    let extra = dec.read(&mut probe).map_err(gz_err)?;
+    let n = raw.len();
+    let isize = u32::from_le_bytes([raw[n - 4], raw[n - 3], raw[n - 2], raw[n - 1]]);
+    if extra != 0 || isize != (head + payload) as u32 {
+        return Err(fmt(
+            n,
+            format!(
+                "corrupt or truncated gzip stream: inflated {} bytes, trailer says {isize}",
+                head + payload
+            ),
+        ));
+    }
+    Ok((d, body))
 }
 
 fn header(path: &Path, bytes: &[u8], magic: u32, dims: usize) -> Result<Vec<usize>> {
@@ -128,9 +201,7 @@ fn check_len(path: &Path, bytes: &[u8], head: usize, dims: &[usize]) -> Result<(
     }
 }
 
-/// Parses IDX image bytes (already inflated); `path` is for messages.
-pub fn parse_images(path: &Path, bytes: &[u8]) -> Result<IdxImages> {
-    let d = header(path, bytes, 2051, 3)?;
+fn images_of(path: &Path, d: Vec<usize>, pixels: Vec<u8>) -> Result<IdxImages> {
     if d[1] == 0 || d[2] == 0 {
         return Err(DataError::Format {
             path: path.to_path_buf(),
@@ -138,30 +209,34 @@ pub fn parse_images(path: &Path, bytes: &[u8]) -> Result<IdxImages> {
             reason: format!("image size {}x{} is empty", d[1], d[2]),
         });
     }
-    check_len(path, bytes, 16, &d)?;
     Ok(IdxImages {
         count: d[0],
         rows: d[1],
         cols: d[2],
-        pixels: bytes[16..].to_vec(),
+        pixels,
     })
 }
 
-/// Parses IDX label bytes (already inflated).
+/// Parses the bytes of an IDX image file (raw or gzip); `path` is for messages.
+pub fn parse_images(path: &Path, bytes: &[u8]) -> Result<IdxImages> {
+    let (d, pixels) = parse_idx(path, bytes, 2051, 3)?;
+    images_of(path, d, pixels)
+}
+
+/// Parses the bytes of an IDX label file (raw or gzip).
 pub fn parse_labels(path: &Path, bytes: &[u8]) -> Result<Vec<u8>> {
-    let d = header(path, bytes, 2049, 1)?;
-    check_len(path, bytes, 8, &d)?;
-    Ok(bytes[8..].to_vec())
+    Ok(parse_idx(path, bytes, 2049, 1)?.1)
 }
 
 /// Reads an IDX image file, raw or gzip.
 pub fn read_images(path: &Path) -> Result<IdxImages> {
-    parse_images(path, &read_maybe_gz(path)?)
+    let (d, pixels) = read_idx(path, 2051, 3)?;
+    images_of(path, d, pixels)
 }
 
 /// Reads an IDX label file, raw or gzip.
 pub fn read_labels(path: &Path) -> Result<Vec<u8>> {
-    parse_labels(path, &read_maybe_gz(path)?)
+    Ok(read_idx(path, 2049, 1)?.1)
 }
 
 /// Reads an image file and its label file, checking that they agree in

@@ -97,13 +97,39 @@ pub struct Whitening {
 impl Whitening {
     /// Fits ZCA to the rows of `x` with regulariser `epsilon` (relative to
     /// the mean eigenvalue, so it does not depend on the data's scale).
+    ///
+    /// A degenerate covariance is a typed error, not infinities: fewer than
+    /// d + 1 patches (the sample covariance of n patches has rank ≤ n − 1,
+    /// so some directions would be whitened from nothing but the
+    /// regulariser), a non-finite value, or no variance at all (every patch
+    /// flat).
     pub fn fit(x: &Mat<f32>, epsilon: f64) -> Result<Self> {
         let (n, d) = (x.nrows(), x.ncols());
-        if n < 2 {
+        if d == 0 || n < d + 1 {
             return Err(DataError::Setting {
                 field: "patches",
                 value: n.to_string(),
-                reason: "need at least 2 to fit whitening".into(),
+                reason: format!(
+                    "whitening {d}-dimensional patches needs at least {} of them (more patches than dimensions)",
+                    d + 1
+                ),
+            });
+        }
+        if !(epsilon.is_finite() && epsilon > 0.0) {
+            return Err(DataError::Setting {
+                field: "zca_epsilon",
+                value: epsilon.to_string(),
+                reason: "must be finite and > 0".into(),
+            });
+        }
+        if let Some((i, j)) = (0..n)
+            .flat_map(|i| (0..d).map(move |j| (i, j)))
+            .find(|&(i, j)| !x[(i, j)].is_finite())
+        {
+            return Err(DataError::Setting {
+                field: "patches",
+                value: x[(i, j)].to_string(),
+                reason: format!("non-finite value in patch {i}, pixel {j}"),
             });
         }
         let mean: Vec<f64> = (0..d)
@@ -120,7 +146,24 @@ impl Whitening {
             })?;
         let (u, s) = (eig.U(), eig.S().column_vector());
         let mean_eig = (0..d).map(|k| s[k].max(0.0)).sum::<f64>() / d as f64;
-        let eps = epsilon * mean_eig.max(f64::MIN_POSITIVE);
+        // No variance (every patch flat, as after contrast normalisation of
+        // uniform patches): nothing to whiten. f32 data carries round-off of
+        // ~1e-7 relative to its values, so variance below that is none.
+        let scale = (0..n)
+            .flat_map(|i| (0..d).map(move |j| (i, j)))
+            .map(|(i, j)| (x[(i, j)] as f64).powi(2))
+            .sum::<f64>()
+            / (n * d) as f64;
+        if !(mean_eig > 1e-12 * scale.max(f64::MIN_POSITIVE)) {
+            return Err(DataError::Setting {
+                field: "patches",
+                value: n.to_string(),
+                reason: format!(
+                    "no variance to whiten (mean eigenvalue {mean_eig:.3e}): every patch is flat"
+                ),
+            });
+        }
+        let eps = epsilon * mean_eig;
         let build = |pow: f64| {
             Mat::<f32>::from_fn(d, d, |i, j| {
                 (0..d)
@@ -136,12 +179,20 @@ impl Whitening {
         })
     }
 
-    /// Whitens the rows of `x` in place.
-    pub fn apply(&self, x: &mut Mat<f32>) {
+    /// Whitens the rows of `x` in place; `x` must have the fitted dimension.
+    pub fn apply(&self, x: &mut Mat<f32>) -> Result<()> {
         let d = x.ncols();
+        if d != self.mean.len() {
+            return Err(DataError::Setting {
+                field: "patch dimension",
+                value: d.to_string(),
+                reason: format!("the whitening was fitted to {} dimensions", self.mean.len()),
+            });
+        }
         let centred = Mat::<f32>::from_fn(x.nrows(), d, |i, j| x[(i, j)] - self.mean[j]);
         // W is symmetric, so rows transform as x W.
         let y = &centred * &self.whiten;
         x.copy_from(&y);
+        Ok(())
     }
 }

@@ -1,13 +1,16 @@
 //! At least 1,000 random truncations and byte flips of valid IDX (raw and
 //! gzip), PNG and CSV inputs: the loaders return Ok or a typed error, and
-//! never panic.
+//! never panic. Gzip IDX streams that inflate beyond their header (small
+//! decompression bombs, of random sizes) are always rejected; the large bomb
+//! and its memory bound are in `bomb.rs`.
 
 use std::io::Write;
 use std::path::Path;
 
-use hee_data::idx::{inflate_if_gz, parse_images, parse_labels};
+use hee_data::idx::{parse_images, parse_labels};
 use hee_data::images::decode_png;
 use hee_data::table::parse_csv;
+use hee_data::DataError;
 use proptest::prelude::*;
 
 fn idx_images() -> Vec<u8> {
@@ -79,9 +82,31 @@ proptest! {
         let base = if gzip { gz(&idx_images()) } else { idx_images() };
         let bytes = mutate(base, cut, &f);
         let p = Path::new("fuzz.idx");
-        if let Ok(raw) = inflate_if_gz(p, bytes) {
-            let _ = parse_images(p, &raw);
-            let _ = parse_labels(p, &raw);
+        let _ = parse_images(p, &bytes);
+        let _ = parse_labels(p, &bytes);
+    }
+
+    /// A header for `n` images of 5×4 followed by `n·20 + extra` bytes,
+    /// gzip-compressed: every stream that inflates past its header is
+    /// rejected, naming the declared size; exact ones parse.
+    #[test]
+    fn idx_gzip_inflating_past_the_header_is_rejected(n in 0u32..50, extra in 0usize..200_000, fill in any::<u8>()) {
+        let mut v = Vec::new();
+        for x in [2051u32, n, 5, 4] {
+            v.extend_from_slice(&x.to_be_bytes());
+        }
+        v.extend(std::iter::repeat_n(fill, n as usize * 20 + extra));
+        let r = parse_images(Path::new("bomb.idx.gz"), &gz(&v));
+        if extra == 0 {
+            prop_assert!(r.is_ok(), "{r:?}");
+        } else {
+            match r {
+                Err(DataError::Format { reason, offset, .. }) => {
+                    prop_assert!(reason.contains("beyond"), "{reason}");
+                    prop_assert_eq!(offset, 16 + n as usize * 20);
+                }
+                other => prop_assert!(false, "expected a format error, got {:?}", other),
+            }
         }
     }
 
@@ -109,7 +134,8 @@ proptest! {
 #[test]
 fn bases_are_valid() {
     let p = Path::new("base");
-    assert!(parse_images(p, &inflate_if_gz(p, gz(&idx_images())).unwrap()).is_ok());
+    assert!(parse_images(p, &gz(&idx_images())).is_ok());
+    assert!(parse_images(p, &idx_images()).is_ok());
     let im = decode_png(p, &png_bytes(png::ColorType::Rgb, png::BitDepth::Eight)).unwrap();
     assert_eq!((im.width, im.height), (7, 5));
     assert_eq!(parse_csv(p, CSV).unwrap().values.nrows(), 3);

@@ -54,28 +54,140 @@ fn vendored_mnist_loads_with_its_documented_counts() {
     assert!(lo == 0.0 && hi == 1.0);
 }
 
-/// Needs the Debian package `dataset-fashion-mnist` (CI installs it); fails,
-/// rather than passing silently, when it is absent.
 #[test]
-fn fashion_mnist_loads_from_the_debian_package() {
-    let d = load(&DataSpec::Fashion, None, &LoadOptions::default())
-        .unwrap_or_else(|e| panic!("Fashion-MNIST is required for this test: {e}"));
+fn vendored_fashion_mnist_loads_with_its_documented_counts() {
+    let d = load(&DataSpec::Fashion, None, &LoadOptions::default()).unwrap();
+    assert_eq!((d.len(), d.test.nrows(), d.dim()), (8000, 2000, 784));
+    assert_eq!((d.image_shape, d.classes), (Some((28, 28)), Some(10)));
+    let count = |l: &[u8]| {
+        (0..10)
+            .map(|c| l.iter().filter(|&&v| v == c).count())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(
-        (d.len(), d.test.nrows(), d.dim(), d.classes),
-        (60000, 10000, 784, Some(10))
+        count(d.train_labels.as_ref().unwrap()),
+        [814, 835, 736, 832, 772, 835, 804, 763, 817, 792]
+    );
+    assert_eq!(
+        count(d.test_labels.as_ref().unwrap()),
+        [197, 216, 211, 206, 203, 147, 218, 213, 192, 197]
     );
 }
 
+fn gz_file(path: &Path, bytes: &[u8]) {
+    let f = std::fs::File::create(path).unwrap();
+    let mut e = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap();
+}
+
+/// The full Fashion-MNIST loader reads the Debian package's layout
+/// (`<root>/usr/share/datasets/fashion-mnist/`, four gzip IDX files, as
+/// `dpkg -c` lists them); tested on a fixture laid out like the package in
+/// a temporary folder, so no test needs the package itself.
 #[test]
-fn missing_fashion_mnist_says_how_to_install_it() {
+fn fashion_full_loads_from_a_debian_layout() {
+    let root = tmpdir("debroot");
+    let dir = hee_data::dataset::debian_fashion_dir(&root);
+    std::fs::create_dir_all(&dir).unwrap();
+    assert!(dir.ends_with("usr/share/datasets/fashion-mnist"));
+    gz_file(
+        &dir.join("train-images-idx3-ubyte.gz"),
+        &idx_images(60, 28, 28),
+    );
+    gz_file(&dir.join("train-labels-idx1-ubyte.gz"), &idx_labels(60));
+    gz_file(
+        &dir.join("t10k-images-idx3-ubyte.gz"),
+        &idx_images(10, 28, 28),
+    );
+    gz_file(&dir.join("t10k-labels-idx1-ubyte.gz"), &idx_labels(10));
+    let d = load(&DataSpec::FashionFull, Some(&dir), &LoadOptions::default()).unwrap();
+    assert_eq!(
+        (d.name.as_str(), d.len(), d.test.nrows(), d.dim(), d.classes),
+        ("fashion-full", 60, 10, 784, Some(10))
+    );
+    assert_eq!(d.train[(0, 1)], 1.0 / 255.0);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn missing_full_fashion_mnist_says_how_to_install_it() {
     let dir = tmpdir("nofashion");
-    let e = load(&DataSpec::Fashion, Some(&dir), &LoadOptions::default()).unwrap_err();
+    let e = load(&DataSpec::FashionFull, Some(&dir), &LoadOptions::default()).unwrap_err();
     let msg = e.to_string();
     assert!(
         msg.contains("apt-get install dataset-fashion-mnist"),
         "{msg}"
     );
     assert!(msg.contains(&dir.display().to_string()), "{msg}");
+    assert!(!msg.contains('\n'), "one line: {msg}");
+}
+
+#[test]
+fn data_specs_parse() {
+    for (s, want) in [
+        ("mnist", DataSpec::Mnist),
+        ("fashion", DataSpec::Fashion),
+        ("fashion-full", DataSpec::FashionFull),
+        ("natural", DataSpec::Natural),
+    ] {
+        assert_eq!(s.parse::<DataSpec>().unwrap(), want);
+    }
+    assert!(matches!(
+        "fashionfull".parse::<DataSpec>(),
+        Err(DataError::Spec(_))
+    ));
+}
+
+fn setting_field(e: DataError) -> &'static str {
+    match e {
+        DataError::Setting { field, .. } => field,
+        other => panic!("expected a setting error, got {other}"),
+    }
+}
+
+/// Degenerate covariances give typed errors, never infinities.
+#[test]
+fn whitening_degenerate_patches_is_an_error() {
+    use hee_data::patches::Whitening;
+    // Every patch flat (all zero, and all the same constant).
+    for v in [0.0f32, 0.7] {
+        let flat = faer::Mat::<f32>::from_fn(100, 16, |_, _| v);
+        assert_eq!(
+            setting_field(Whitening::fit(&flat, 0.01).unwrap_err()),
+            "patches"
+        );
+    }
+    // Fewer patches than dimensions (rank ≤ n − 1 < d).
+    let few = faer::Mat::<f32>::from_fn(10, 16, |i, j| ((i * 16 + j) as f32).sin());
+    assert_eq!(
+        setting_field(Whitening::fit(&few, 0.01).unwrap_err()),
+        "patches"
+    );
+    // A non-finite pixel.
+    let mut bad = faer::Mat::<f32>::from_fn(100, 16, |i, j| ((i * 16 + j) as f32).sin());
+    bad[(3, 4)] = f32::NAN;
+    assert_eq!(
+        setting_field(Whitening::fit(&bad, 0.01).unwrap_err()),
+        "patches"
+    );
+    // Enough varied patches fit, and the result is finite.
+    let ok = faer::Mat::<f32>::from_fn(100, 16, |i, j| ((i * 16 + j) as f32 * 0.37).sin());
+    let w = Whitening::fit(&ok, 0.01).unwrap();
+    assert!((0..16).all(|i| (0..16).all(|j| w.whiten[(i, j)].is_finite())));
+    // Applying it to patches of another size is an error.
+    let mut other = faer::Mat::<f32>::zeros(5, 9);
+    assert_eq!(
+        setting_field(w.apply(&mut other).unwrap_err()),
+        "patch dimension"
+    );
+}
+
+#[test]
+fn batch_index_out_of_range_is_an_error() {
+    let d = load(&DataSpec::Mnist, None, &LoadOptions::default()).unwrap();
+    assert_eq!(d.batch(&[0, 7999]).unwrap().shape(), (2, 784));
+    assert_eq!(setting_field(d.batch(&[3, 8000]).unwrap_err()), "index");
 }
 
 #[test]

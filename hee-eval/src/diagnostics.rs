@@ -2,7 +2,7 @@
 
 use faer::Mat;
 use hee_core::linear_gaussian::Gaussian;
-use hee_core::Result;
+use hee_core::{HeeError, Result};
 
 /// How far an estimated gaussian N(m̂, Ĉ) is from the exact N(m, Σ).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -16,9 +16,26 @@ pub struct MomentErrors {
     pub kl: f64,
 }
 
-/// Errors of an estimated mean and covariance against the exact gaussian.
+/// Errors of an estimated mean and covariance against the exact gaussian;
+/// the estimate must have the exact law's dimension (a typed error
+/// otherwise).
 pub fn moment_errors(mean: &[f64], cov: &Mat<f64>, exact: &Gaussian) -> Result<MomentErrors> {
     let d = exact.dim();
+    let shape = |field: &str, got: String| HeeError::DimensionMismatch {
+        field: field.into(),
+        expected: if field == "mean" {
+            d.to_string()
+        } else {
+            format!("{d}x{d}")
+        },
+        got,
+    };
+    if mean.len() != d {
+        return Err(shape("mean", mean.len().to_string()));
+    }
+    if cov.nrows() != d || cov.ncols() != d {
+        return Err(shape("cov", format!("{}x{}", cov.nrows(), cov.ncols())));
+    }
     let diff: Vec<f64> = mean.iter().zip(&exact.mean).map(|(a, b)| a - b).collect();
     let z = exact.whiten(&diff);
     let mean_rel_err = (z.iter().map(|v| v * v).sum::<f64>() / d as f64).sqrt();
@@ -58,7 +75,16 @@ impl MomentAccumulator {
         }
     }
     /// Adds one sample.
+    ///
+    /// # Panics
+    /// If `x` does not have the dimension given to [`new`](Self::new) (a
+    /// programming error of the caller, like an out-of-range slice index).
     pub fn push(&mut self, x: &[f64]) {
+        assert_eq!(
+            x.len(),
+            self.s1.len(),
+            "MomentAccumulator: sample dimension"
+        );
         self.n += 1.0;
         for i in 0..x.len() {
             self.s1[i] += x[i];

@@ -77,3 +77,18 @@ fn fft_autocovariance_matches_direct_sum() {
         }
     }
 }
+
+/// An estimate of the wrong dimension is a typed error naming the field.
+#[test]
+fn moment_errors_check_dimensions() {
+    let exact = Gaussian::new(vec![0.0; 3], Mat::<f64>::identity(3, 3)).unwrap();
+    let field = |e: hee_core::HeeError| match e {
+        hee_core::HeeError::DimensionMismatch { field, .. } => field,
+        other => panic!("unexpected {other}"),
+    };
+    let e = moment_errors(&[0.0; 2], &Mat::identity(3, 3), &exact).unwrap_err();
+    assert_eq!(field(e), "mean");
+    let e = moment_errors(&[0.0; 3], &Mat::identity(2, 2), &exact).unwrap_err();
+    assert_eq!(field(e), "cov");
+    assert!(moment_errors(&[0.0; 3], &Mat::identity(3, 3), &exact).is_ok());
+}

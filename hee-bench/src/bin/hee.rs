@@ -25,7 +25,7 @@ struct Cli {
 enum Command {
     /// Load and validate a data set and print its summary.
     Data {
-        /// mnist | fashion | natural | csv:PATH
+        /// mnist | fashion | fashion-full | natural | csv:PATH
         #[arg(long, value_name = "SPEC")]
         data: hee_data::DataSpec,
         /// Directory to read instead of the default location.
