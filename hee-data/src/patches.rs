@@ -154,7 +154,8 @@ impl Whitening {
             .map(|(i, j)| (x[(i, j)] as f64).powi(2))
             .sum::<f64>()
             / (n * d) as f64;
-        if !(mean_eig > 1e-12 * scale.max(f64::MIN_POSITIVE)) {
+        let has_variance = mean_eig > 1e-12 * scale.max(f64::MIN_POSITIVE);
+        if !has_variance {
             return Err(DataError::Setting {
                 field: "patches",
                 value: n.to_string(),
