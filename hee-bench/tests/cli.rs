@@ -195,6 +195,7 @@ fn data_summary_and_truncated_file_error() {
 /// Runs `hee` with `args` and returns (status code, stderr, peak resident
 /// memory in bytes) of that child alone, from wait4(2)'s rusage.
 #[cfg(target_os = "linux")]
+#[allow(clippy::zombie_processes)] // reaped by wait4 below, which std cannot do
 fn run_measuring_memory(args: &[&std::ffi::OsStr]) -> (i32, String, u64) {
     use std::io::Read;
     let mut child = hee()
