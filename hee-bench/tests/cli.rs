@@ -7,6 +7,35 @@ fn hee() -> Command {
     Command::new(env!("CARGO_BIN_EXE_hee"))
 }
 
+/// Runs `hee reproduce <experiment> --quick` into a fresh temporary folder,
+/// checks that it succeeded, and returns the folder.
+fn reproduce_quick(experiment: &str, tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("hee-{tag}-{}", std::process::id()));
+    let out = hee()
+        .args(["reproduce", experiment, "--quick", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+/// Opens a CSV result and checks its header.
+fn csv_with_header(path: std::path::PathBuf, header: &[&str]) -> csv::Reader<std::fs::File> {
+    let mut rdr = csv::Reader::from_path(&path).unwrap();
+    assert_eq!(
+        rdr.headers().unwrap().iter().collect::<Vec<_>>(),
+        header,
+        "{}",
+        path.display()
+    );
+    rdr
+}
+
 fn one_line_error(out: &std::process::Output) -> String {
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(!out.status.success(), "must exit non-zero");
@@ -64,30 +93,18 @@ fn unwritable_out_is_a_one_line_error() {
 
 #[test]
 fn quick_sampler_check_meets_thresholds() {
-    let dir = std::env::temp_dir().join(format!("hee-sc-{}", std::process::id()));
-    let out = hee()
-        .args(["reproduce", "sampler-check", "--quick", "--out"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut rdr = csv::Reader::from_path(dir.join("sampler-check.csv")).unwrap();
-    let headers = rdr.headers().unwrap().clone();
-    assert_eq!(
-        headers.iter().collect::<Vec<_>>(),
-        [
+    let dir = reproduce_quick("sampler-check", "sc");
+    let mut rdr = csv_with_header(
+        dir.join("sampler-check.csv"),
+        &[
             "model",
             "a_prime",
             "mean_rel_err",
             "cov_rel_err",
             "kl",
             "steps",
-            "seconds"
-        ]
+            "seconds",
+        ],
     );
     let mut n = 0;
     for rec in rdr.records() {
@@ -108,28 +125,17 @@ fn quick_sampler_check_meets_thresholds() {
 /// with κ. (Steps come from the exact moment recursion: no sampling noise.)
 #[test]
 fn quick_speedup_meets_targets() {
-    let dir = std::env::temp_dir().join(format!("hee-sp-{}", std::process::id()));
-    let out = hee()
-        .args(["reproduce", "speedup", "--quick", "--out"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut rdr = csv::Reader::from_path(dir.join("speedup.csv")).unwrap();
-    assert_eq!(
-        rdr.headers().unwrap().iter().collect::<Vec<_>>(),
-        [
+    let dir = reproduce_quick("speedup", "sp");
+    let mut rdr = csv_with_header(
+        dir.join("speedup.csv"),
+        &[
             "kappa",
             "dynamics",
             "steps_to_threshold",
             "wall_ms_to_threshold",
             "iact",
-            "ess_per_s"
-        ]
+            "ess_per_s",
+        ],
     );
     let mut steps = std::collections::BTreeMap::new();
     for rec in rdr.records() {
@@ -142,6 +148,37 @@ fn quick_speedup_meets_targets() {
     assert!(ratio(100) >= 5.0, "kappa 100: {}", ratio(100));
     assert!(ratio(1000) >= 10.0, "kappa 1000: {}", ratio(1000));
     assert!(ratio(10) < ratio(100) && ratio(100) < ratio(1000));
+    // At equal stationary bias (plain's Δt raised until its exact stationary
+    // KL equals adaptation's): still ≥ 5× at κ = 100, ≥ 10× at κ = 1000,
+    // growing with κ.
+    let mut rdr = csv_with_header(
+        dir.join("speedup-equal-bias.csv"),
+        &[
+            "kappa",
+            "plain_dt_over_tau",
+            "adaptation_dt_over_tau",
+            "plain_stationary_kl",
+            "adaptation_stationary_kl",
+            "plain_steps",
+            "adaptation_steps",
+            "ratio",
+        ],
+    );
+    let mut eq = std::collections::BTreeMap::new();
+    for rec in rdr.records() {
+        let rec = rec.unwrap();
+        let kappa: f64 = rec[0].parse().unwrap();
+        let (kl_p, kl_a): (f64, f64) = (rec[3].parse().unwrap(), rec[4].parse().unwrap());
+        assert!(
+            (kl_p / kl_a - 1.0).abs() < 1e-3,
+            "equal bias: {kl_p} vs {kl_a}"
+        );
+        let (sp, sa): (f64, f64) = (rec[5].parse().unwrap(), rec[6].parse().unwrap());
+        eq.insert(kappa as u64, sp / sa);
+    }
+    assert!(eq[&100] >= 5.0, "equal bias, kappa 100: {}", eq[&100]);
+    assert!(eq[&1000] >= 10.0, "equal bias, kappa 1000: {}", eq[&1000]);
+    assert!(eq[&10] < eq[&100] && eq[&100] < eq[&1000], "{eq:?}");
     assert!(std::fs::metadata(dir.join("kl.png")).unwrap().len() > 1000);
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -286,4 +323,58 @@ fn vendored_fashion_loads() {
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("8000 train, 2000 test"), "{text}");
+}
+
+/// `hee reproduce defaults --quick` writes the tables that hee-core's
+/// defaults cite, and they show what the defaults rely on: the
+/// interneurons' covariance bias grows with τ_ε/τ and sits above the
+/// analytic sampler's; a gentler momentum factor lowers the worst bias.
+#[test]
+fn quick_defaults_writes_its_tables() {
+    let dir = reproduce_quick("defaults", "def");
+    let mut rdr = csv_with_header(
+        dir.join("interneuron-bias.csv"),
+        &[
+            "model",
+            "tau_ratio",
+            "substeps",
+            "cov_rel_bias",
+            "kl",
+            "analytic_cov_rel_bias",
+            "analytic_kl",
+        ],
+    );
+    let mut at_k20 = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec.unwrap();
+        let (bias, analytic): (f64, f64) = (rec[3].parse().unwrap(), rec[5].parse().unwrap());
+        assert!(bias > analytic, "{rec:?}");
+        if &rec[0] == "lg-8-6-4" && &rec[2] == "20" {
+            at_k20.push((rec[1].parse::<f64>().unwrap(), bias));
+        }
+    }
+    assert!(at_k20.len() >= 4, "{at_k20:?}");
+    assert!(
+        at_k20
+            .windows(2)
+            .all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1),
+        "{at_k20:?}"
+    );
+    let mut rdr = csv::Reader::from_path(dir.join("momentum-factor.csv")).unwrap();
+    let mut inter = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec.unwrap();
+        if &rec[0] == "interneurons" {
+            inter.push((
+                rec[1].parse::<f64>().unwrap(),
+                rec[3].parse::<f64>().unwrap(),
+            ));
+        }
+    }
+    assert!(inter.len() >= 4, "{inter:?}");
+    assert!(
+        inter.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 > w[1].1),
+        "{inter:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

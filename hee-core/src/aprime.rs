@@ -30,9 +30,11 @@ impl Default for InterneuronConfig {
     /// τ_ε = τ/100 and K = 20. Using ε̄ in place of A′ adds gradient noise
     /// whose effect on the stationary covariance scales like τ_ε/τ (a
     /// fast–slow limit): the exact moment recursion gives a relative
-    /// covariance bias of about 1.7% at τ_ε/τ = 0.01 and 3% at 0.02 on a
-    /// 8-6-4 gaussian model, nearly independent of K and Δt. K keeps each
-    /// sub-step of the ε dynamics short (hε = Δt/(K τ_ε)).
+    /// covariance bias of 1.6% at τ_ε/τ = 0.01, 2.4% at 0.02 and 8.6% at
+    /// 0.1 on the 8-6-4 sampler-check model (0.9% with analytic A′), nearly
+    /// independent of K (`results/defaults/interneuron-bias.csv`, written by
+    /// `hee reproduce defaults`). K keeps each sub-step of the ε dynamics
+    /// short (hε = Δt/(K τ_ε)).
     fn default() -> Self {
         InterneuronConfig {
             tau_ratio: 0.01,

@@ -32,22 +32,23 @@ pub fn idx_labels(n: u32) -> Vec<u8> {
     v
 }
 
+fn class_counts(labels: &[u8]) -> Vec<usize> {
+    (0..10)
+        .map(|c| labels.iter().filter(|&&v| v == c).count())
+        .collect()
+}
+
 #[test]
 fn vendored_mnist_loads_with_its_documented_counts() {
     let d = load(&DataSpec::Mnist, None, &LoadOptions::default()).unwrap();
     assert_eq!((d.len(), d.test.nrows(), d.dim()), (8000, 2000, 784));
     assert_eq!((d.image_shape, d.classes), (Some((28, 28)), Some(10)));
-    let count = |l: &[u8]| {
-        (0..10)
-            .map(|c| l.iter().filter(|&&v| v == c).count())
-            .collect::<Vec<_>>()
-    };
     assert_eq!(
-        count(d.train_labels.as_ref().unwrap()),
+        class_counts(d.train_labels.as_ref().unwrap()),
         [799, 896, 792, 814, 790, 682, 816, 871, 745, 795]
     );
     assert_eq!(
-        count(d.test_labels.as_ref().unwrap()),
+        class_counts(d.test_labels.as_ref().unwrap()),
         [202, 231, 199, 218, 190, 181, 198, 199, 199, 183]
     );
     let (lo, hi) = d.value_range();
@@ -59,17 +60,12 @@ fn vendored_fashion_mnist_loads_with_its_documented_counts() {
     let d = load(&DataSpec::Fashion, None, &LoadOptions::default()).unwrap();
     assert_eq!((d.len(), d.test.nrows(), d.dim()), (8000, 2000, 784));
     assert_eq!((d.image_shape, d.classes), (Some((28, 28)), Some(10)));
-    let count = |l: &[u8]| {
-        (0..10)
-            .map(|c| l.iter().filter(|&&v| v == c).count())
-            .collect::<Vec<_>>()
-    };
     assert_eq!(
-        count(d.train_labels.as_ref().unwrap()),
+        class_counts(d.train_labels.as_ref().unwrap()),
         [814, 835, 736, 832, 772, 835, 804, 763, 817, 792]
     );
     assert_eq!(
-        count(d.test_labels.as_ref().unwrap()),
+        class_counts(d.test_labels.as_ref().unwrap()),
         [197, 216, 211, 206, 203, 147, 218, 213, 192, 197]
     );
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use hee_bench::experiments::{sampler_check, speedup, RunOptions};
+use hee_bench::experiments::{defaults, sampler_check, speedup, RunOptions};
 use hee_bench::CliError;
 
 #[derive(Parser, Debug)]
@@ -54,6 +54,9 @@ enum Experiment {
     SamplerCheck,
     /// Neural adaptation against plain Langevin on ill-conditioned posteriors.
     Speedup,
+    /// The measurements behind hee-core's defaults (interneuron time
+    /// constant, momentum factor of the tuned adaptation rule).
+    Defaults,
 }
 
 impl Experiment {
@@ -61,6 +64,7 @@ impl Experiment {
         match self {
             Experiment::SamplerCheck => "sampler-check",
             Experiment::Speedup => "speedup",
+            Experiment::Defaults => "defaults",
         }
     }
 }
@@ -113,6 +117,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 Experiment::Speedup => {
                     let r = speedup::run(&opts, &mut progress)?;
                     speedup::write(&opts, &r)?
+                }
+                Experiment::Defaults => {
+                    let r = defaults::run(&opts, &mut progress)?;
+                    defaults::write(&opts, &r)?
                 }
             };
             for p in written {

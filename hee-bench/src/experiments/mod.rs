@@ -1,5 +1,6 @@
 //! Experiments of `hee reproduce`.
 
+pub mod defaults;
 pub mod linear;
 pub mod sampler_check;
 pub mod speedup;

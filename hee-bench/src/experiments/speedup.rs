@@ -17,6 +17,13 @@
 //!   started at stationarity; `ess_per_s` divides their effective sample
 //!   size by their wall time. The exact IACT from the recursion is in the
 //!   details file.
+//!
+//! At the same Δt plain Langevin's stationary bias is about half of
+//! adaptation's, so the table above compares plain at *better* accuracy.
+//! `speedup-equal-bias.csv` gives the comparison at equal accuracy: plain's
+//! Δt is raised (bisection on the exact recursion) until its stationary KL
+//! equals adaptation's, and both step counts to the threshold are taken at
+//! those steps.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -65,10 +72,31 @@ pub struct SpeedupRow {
     pub curve: Vec<(f64, f64)>,
 }
 
+/// One row of `speedup-equal-bias.csv`: plain Langevin at the Δt where its
+/// stationary KL equals adaptation's, against adaptation at its own Δt.
+#[derive(Debug, Clone)]
+pub struct EqualBiasRow {
+    pub kappa: f64,
+    pub plain_dt_over_tau: f64,
+    pub adaptation_dt_over_tau: f64,
+    pub plain_stationary_kl: f64,
+    pub adaptation_stationary_kl: f64,
+    pub plain_steps: usize,
+    pub adaptation_steps: usize,
+}
+
+impl EqualBiasRow {
+    /// Plain steps over adaptation steps, at equal stationary bias.
+    pub fn ratio(&self) -> f64 {
+        self.plain_steps as f64 / self.adaptation_steps as f64
+    }
+}
+
 /// Everything the experiment measured.
 #[derive(Debug, Clone)]
 pub struct Speedup {
     pub rows: Vec<SpeedupRow>,
+    pub equal_bias: Vec<EqualBiasRow>,
 }
 
 struct Plan {
@@ -369,13 +397,88 @@ fn run_from_far_start(
     Ok(run.state)
 }
 
+/// Stationary KL of plain Langevin at step `dt` (τ = 1), exact.
+fn plain_stationary_kl(p: &LinearProblem, dt: f64) -> Result<f64, CliError> {
+    let mut cfg = NeuralConfig::new(dt, 1.0);
+    cfg.a_prime = APrime::Analytic;
+    let rec = MomentRecursion::new(&p.exact_model, &cfg, KernelKind::Plain, &p.x0)?;
+    Ok(rec.stationary_latents()?.kl_to(&p.posterior)?)
+}
+
+/// Plain Langevin at the Δt where its stationary KL equals `target`, found
+/// by bisection on log Δt between adaptation's Δt and the stability limit
+/// 2τ/λ_max (plain's bias grows monotonically with Δt: Euler–Maruyama
+/// inflates the variance along curvature λ by 1/(1 − hλ/2)), to a relative
+/// KL mismatch below 1e-4; then its exact steps to the threshold.
+fn equal_bias(p: &LinearProblem, kappa: f64, adapt: &Adaptation) -> Result<EqualBiasRow, CliError> {
+    let rec_a = MomentRecursion::new(&p.exact_model, &adapt.config, kind_of(adapt), &p.x0)?;
+    let target = rec_a.stationary_latents()?.kl_to(&p.posterior)?;
+    let start = far_start(p, START_SD);
+    let adapt_relax = 2.0 * adapt.tau_a / adapt.config.dt;
+    let (a_steps, _) = steps_to_threshold(
+        &rec_a,
+        &start,
+        &p.posterior,
+        ((adapt_relax / 50.0) as usize).max(1),
+        (50.0 * 1.0 / (adapt.config.h() * p.lambda_min)) as usize,
+    )?;
+    let (mut lo, mut hi) = (adapt.config.dt, 1.999 / p.lambda_max);
+    if plain_stationary_kl(p, lo)? > target {
+        return Err(CliError::Usage(format!(
+            "speedup: plain at adaptation's dt already has more bias than adaptation at kappa {kappa}"
+        )));
+    }
+    let mut dt = lo;
+    for _ in 0..200 {
+        dt = (lo * hi).sqrt();
+        let kl = plain_stationary_kl(p, dt)?;
+        if (kl / target - 1.0).abs() < 1e-4 {
+            break;
+        }
+        if kl < target {
+            lo = dt;
+        } else {
+            hi = dt;
+        }
+    }
+    let mut cfg = NeuralConfig::new(dt, 1.0);
+    cfg.a_prime = APrime::Analytic;
+    let plain = Adaptation::new(cfg, cfg.tau, 0.0)?;
+    let rec_p = MomentRecursion::new(&p.exact_model, &cfg, KernelKind::Plain, &p.x0)?;
+    let plain_kl = rec_p.stationary_latents()?.kl_to(&p.posterior)?;
+    let relax = 1.0 / (plain.config.h() * p.lambda_min);
+    let (p_steps, _) = steps_to_threshold(
+        &rec_p,
+        &start,
+        &p.posterior,
+        ((relax / 50.0) as usize).max(1),
+        (50.0 * relax) as usize,
+    )?;
+    Ok(EqualBiasRow {
+        kappa,
+        plain_dt_over_tau: plain.config.h(),
+        adaptation_dt_over_tau: adapt.config.h(),
+        plain_stationary_kl: plain_kl,
+        adaptation_stationary_kl: target,
+        plain_steps: p_steps,
+        adaptation_steps: a_steps,
+    })
+}
+
 /// Runs the experiment; `progress` receives one line per finished run.
 pub fn run(opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Speedup, CliError> {
     let plan = plan(opts.quick);
     let mut rows = Vec::new();
+    let mut equal = Vec::new();
     for (i, &kappa) in plan.kappas.iter().enumerate() {
         let p = conditioned_problem(DIM, kappa, opts.seed.wrapping_add(i as u64))?;
         let (plain, adapt) = kernels(&p)?;
+        let e = equal_bias(&p, kappa, &adapt)?;
+        progress(&format!(
+            "speedup: kappa {kappa:>6} equal bias (KL {:.5}): plain dt/tau {:.4e} steps {:>6}, adaptation dt/tau {:.4e} steps {:>6}, ratio {:.1}",
+            e.adaptation_stationary_kl, e.plain_dt_over_tau, e.plain_steps, e.adaptation_dt_over_tau, e.adaptation_steps, e.ratio()
+        ));
+        equal.push(e);
         for (j, (k, name)) in [(plain, "plain"), (adapt, "adaptation")]
             .into_iter()
             .enumerate()
@@ -389,10 +492,14 @@ pub fn run(opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Speedup,
             rows.push(row);
         }
     }
-    Ok(Speedup { rows })
+    Ok(Speedup {
+        rows,
+        equal_bias: equal,
+    })
 }
 
-/// Writes `speedup.csv`, `speedup-details.csv` and `kl.png` into `opts.out`.
+/// Writes `speedup.csv`, `speedup-details.csv`, `speedup-equal-bias.csv`
+/// and `kl.png` into `opts.out`.
 pub fn write(opts: &RunOptions, r: &Speedup) -> Result<Vec<PathBuf>, CliError> {
     prepare_dir(&opts.out)?;
     let main = opts.out.join("speedup.csv");
@@ -457,6 +564,37 @@ pub fn write(opts: &RunOptions, r: &Speedup) -> Result<Vec<PathBuf>, CliError> {
         ],
         &rows,
     )?;
+    let equal = opts.out.join("speedup-equal-bias.csv");
+    let rows: Vec<Vec<String>> = r
+        .equal_bias
+        .iter()
+        .map(|e| {
+            vec![
+                format!("{}", e.kappa),
+                format!("{:.6e}", e.plain_dt_over_tau),
+                format!("{:.6e}", e.adaptation_dt_over_tau),
+                format!("{:.6}", e.plain_stationary_kl),
+                format!("{:.6}", e.adaptation_stationary_kl),
+                e.plain_steps.to_string(),
+                e.adaptation_steps.to_string(),
+                format!("{:.2}", e.ratio()),
+            ]
+        })
+        .collect();
+    write_csv(
+        &equal,
+        &[
+            "kappa",
+            "plain_dt_over_tau",
+            "adaptation_dt_over_tau",
+            "plain_stationary_kl",
+            "adaptation_stationary_kl",
+            "plain_steps",
+            "adaptation_steps",
+            "ratio",
+        ],
+        &rows,
+    )?;
     let mut panels: Vec<Panel> = Vec::new();
     for row in &r.rows {
         let title = format!("kappa = {}", row.kappa);
@@ -494,7 +632,7 @@ pub fn write(opts: &RunOptions, r: &Speedup) -> Result<Vec<PathBuf>, CliError> {
         columns: 3,
     }
     .write_png(&png, 560, 420)?;
-    Ok(vec![main, details, png])
+    Ok(vec![main, details, equal, png])
 }
 
 /// The κ-conditioned problem with both kernels and their exact steps to the

@@ -42,15 +42,17 @@ use crate::error::{non_negative, positive, HeeError, Result};
 use crate::model::HeeModel;
 use crate::scalar::Real;
 
-/// s = S_FACTOR·√(hλ_min) in the tuned rule with exact A′ (measured: 0.35
-/// to 2 all keep the stationary bias below half of KL 0.05 on the speed-up
-/// problems; ½ balances speed and bias, see `docs/adaptation.md`).
+/// s = S_FACTOR·√(hλ_min) in the tuned rule with exact A′: ½ balances
+/// speed and bias (worst relative covariance bias over 30 random models
+/// 4.4% at ½, 7% at 0.35, 2.8% at 1; `results/defaults/momentum-factor.csv`,
+/// written by `hee reproduce defaults`; see `docs/adaptation.md`).
 pub const S_FACTOR: f64 = 0.5;
 
 /// The factor when A′ comes from interneurons: strong momentum amplifies
 /// the noise of ε̄ (worst relative covariance bias over 30 random models,
-/// τ_ε/τ = 0.01: 18% at ½, 9% at 1, 6% at 1.5, 5% at 2), so the rule is
-/// gentler there.
+/// τ_ε/τ = 0.01: 12% at ½, 6.1% at 1, 5.0% at 1.5, 4.6% at 2;
+/// `results/defaults/momentum-factor.csv`, written by
+/// `hee reproduce defaults`), so the rule is gentler there.
 pub const S_FACTOR_INTERNEURONS: f64 = 1.5;
 
 /// Adaptation dynamics: plain Langevin plus a per-neuron adaptation current.
@@ -279,15 +281,28 @@ impl Adaptation {
         curvature: CurvatureRange,
         interneurons: bool,
     ) -> Result<Self> {
-        config.validate()?;
-        positive("lambda_min", curvature.lambda_min)?;
-        positive("lambda_max", curvature.lambda_max)?;
-        let h = config.h();
         let factor = if interneurons {
             S_FACTOR_INTERNEURONS
         } else {
             S_FACTOR
         };
+        Self::tuned_with_factor(config, curvature, factor)
+    }
+
+    /// The tuned rule with an explicit momentum factor: s = factor·√(hλ_min)
+    /// (smaller is stronger momentum; [`S_FACTOR`] and
+    /// [`S_FACTOR_INTERNEURONS`] are the defaults, measured by
+    /// `hee reproduce defaults`).
+    pub fn tuned_with_factor(
+        config: NeuralConfig,
+        curvature: CurvatureRange,
+        factor: f64,
+    ) -> Result<Self> {
+        config.validate()?;
+        positive("lambda_min", curvature.lambda_min)?;
+        positive("lambda_max", curvature.lambda_max)?;
+        positive("factor", factor)?;
+        let h = config.h();
         let s = factor * (h * curvature.lambda_min).sqrt();
         let k = if s >= 1.0 {
             Adaptation::new(config, config.tau, 0.0)?
