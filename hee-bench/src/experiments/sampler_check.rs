@@ -103,9 +103,9 @@ fn ensemble_kl(
     state: &hee_core::SamplerState<f32>,
     p: &LinearProblem,
     buf: &mut [f64],
-) -> f64 {
+) -> Result<f64, CliError> {
     let mut acc = MomentAccumulator::new(buf.len());
-    let lat = state.latents(model).expect("state built for this model");
+    let lat = state.latents(model)?;
     for c in 0..state.batch() {
         for (i, v) in buf.iter_mut().enumerate() {
             *v = lat[(c, i)] as f64;
@@ -113,9 +113,9 @@ fn ensemble_kl(
         acc.push(buf);
     }
     let (m, c) = acc.moments();
-    moment_errors(&m, &c, &p.posterior)
+    Ok(moment_errors(&m, &c, &p.posterior)
         .map(|e| e.kl)
-        .unwrap_or(f64::INFINITY)
+        .unwrap_or(f64::INFINITY))
 }
 
 fn run_one(
@@ -163,7 +163,7 @@ fn run_one(
     for t in 1..=total {
         kernel.step(&p.model, &mut run)?;
         if next_mark < marks.len() && marks[next_mark] == t {
-            sampled.push((t as f64, ensemble_kl(&p.model, &run.state, p, &mut buf)));
+            sampled.push((t as f64, ensemble_kl(&p.model, &run.state, p, &mut buf)?));
             next_mark += 1;
         }
         if t > burn_in && (t - burn_in) % thin == 0 {

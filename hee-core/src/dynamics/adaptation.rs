@@ -227,7 +227,7 @@ impl Adaptation {
             .a_prime
             .resolve(model)?
             .contains(&LayerAPrime::Interneurons);
-        let range = range.expect("batch >= 1 checked above");
+        let range = range.ok_or_else(|| HeeError::dims("data", "batch >= 1", 0))?;
         Adaptation::tuned_with(config, range, interneurons)
     }
 
