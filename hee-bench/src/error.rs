@@ -13,4 +13,9 @@ pub enum CliError {
     Data(#[from] hee_data::DataError),
     #[error("{0}")]
     Usage(String),
+    #[error("'{path}': {reason}")]
+    Checkpoint {
+        path: std::path::PathBuf,
+        reason: String,
+    },
 }

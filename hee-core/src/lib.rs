@@ -33,7 +33,7 @@ pub use faer;
 pub use aprime::{APrime, InterneuronConfig};
 pub use dynamics::{
     Adaptation, Chains, CurvatureRange, Dynamics, Langevin, NeuralConfig, Observed, RowStreams,
-    SamplerState, StepInfo, Workspace,
+    SamplerState, StepInfo, StreamPosition, Workspace,
 };
 pub use energy::BaseEnergy;
 pub use error::{HeeError, Result};

@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::sync::Once;
 
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
@@ -46,7 +47,17 @@ pub struct Panel {
     pub series: Vec<Series>,
 }
 
-/// A figure of panels on a grid, each with logarithmic x and y axes.
+/// The axes of every panel of a figure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Axes {
+    /// Logarithmic x and y (points with a non-positive coordinate are left out).
+    #[default]
+    LogLog,
+    /// Linear x and y (any finite values; learning curves).
+    Linear,
+}
+
+/// A figure of panels on a grid.
 #[derive(Debug, Clone)]
 pub struct Figure {
     pub title: String,
@@ -54,6 +65,7 @@ pub struct Figure {
     pub y_label: String,
     pub panels: Vec<Panel>,
     pub columns: usize,
+    pub axes: Axes,
 }
 
 const PALETTE: [RGBColor; 8] = [
@@ -66,6 +78,44 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(227, 119, 194),
     RGBColor(127, 127, 127),
 ];
+
+/// Whether a point can be drawn on these axes.
+fn drawable(axes: Axes, (x, y): (f64, f64)) -> bool {
+    x.is_finite() && y.is_finite() && (axes == Axes::Linear || (x > 0.0 && y > 0.0))
+}
+
+/// Linear bounds with a 5% margin (a flat curve gets a unit-wide band).
+fn linear_bounds(panel: &Panel) -> (f64, f64, f64, f64) {
+    let pts: Vec<(f64, f64)> = panel
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().copied())
+        .filter(|&p| drawable(Axes::Linear, p))
+        .collect();
+    if pts.is_empty() {
+        return (0.0, 1.0, 0.0, 1.0);
+    }
+    let fold = |f: fn(f64, f64) -> f64, init: f64, get: fn(&(f64, f64)) -> f64| {
+        pts.iter().map(get).fold(init, f)
+    };
+    let (x0, x1) = (
+        fold(f64::min, f64::INFINITY, |p| p.0),
+        fold(f64::max, f64::NEG_INFINITY, |p| p.0),
+    );
+    let (y0, y1) = (
+        fold(f64::min, f64::INFINITY, |p| p.1),
+        fold(f64::max, f64::NEG_INFINITY, |p| p.1),
+    );
+    let pad = |a: f64, b: f64| {
+        if b > a {
+            0.05 * (b - a)
+        } else {
+            0.5 * a.abs().max(1.0)
+        }
+    };
+    let (px, py) = (pad(x0, x1), pad(y0, y1));
+    (x0 - px, x1 + px, y0 - py, y1 + py)
+}
 
 fn bounds(panel: &Panel) -> (f64, f64, f64, f64) {
     let (mut x0, mut x1, mut y0, mut y1) = (
@@ -99,14 +149,40 @@ fn draw_panel(
     fig: &Figure,
     panel: &Panel,
 ) -> Result<(), String> {
-    let (x0, x1, y0, y1) = bounds(panel);
-    let mut chart = ChartBuilder::on(area)
+    let mut builder = ChartBuilder::on(area);
+    builder
         .caption(&panel.title, ("sans-serif", 18))
         .margin(10)
         .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())
-        .map_err(|e| e.to_string())?;
+        .y_label_area_size(60);
+    match fig.axes {
+        Axes::LogLog => {
+            let (x0, x1, y0, y1) = bounds(panel);
+            let chart = builder
+                .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())
+                .map_err(|e| e.to_string())?;
+            fill_chart(chart, fig, panel)
+        }
+        Axes::Linear => {
+            let (x0, x1, y0, y1) = linear_bounds(panel);
+            let chart = builder
+                .build_cartesian_2d(x0..x1, y0..y1)
+                .map_err(|e| e.to_string())?;
+            fill_chart(chart, fig, panel)
+        }
+    }
+}
+
+/// Mesh, curves and legend of one panel, on either kind of axes.
+fn fill_chart<'a, X, Y>(
+    mut chart: ChartContext<'a, BitMapBackend<'a>, Cartesian2d<X, Y>>,
+    fig: &Figure,
+    panel: &Panel,
+) -> Result<(), String>
+where
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
     chart
         .configure_mesh()
         .x_desc(&fig.x_label)
@@ -120,7 +196,7 @@ fn draw_panel(
             .points
             .iter()
             .copied()
-            .filter(|p| p.0 > 0.0 && p.1 > 0.0 && p.1.is_finite())
+            .filter(|&p| drawable(fig.axes, p))
             .collect();
         let style = ShapeStyle::from(&color).stroke_width(2);
         let anno = match s.line {

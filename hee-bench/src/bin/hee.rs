@@ -32,6 +32,9 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
     },
+    /// Train a model on a data set with the local rule, checkpointing a run
+    /// folder; or continue one with --resume.
+    Train(TrainArgs),
     /// Run one of the paper's experiments and write its results.
     Reproduce {
         /// Which experiment.
@@ -46,6 +49,40 @@ enum Command {
         #[arg(long, default_value_t = 20231012)]
         seed: u64,
     },
+}
+
+#[derive(clap::Args, Debug)]
+struct TrainArgs {
+    /// A TOML configuration (see docs/training.md); flags override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// mnist | fashion | fashion-full | natural | csv:PATH
+    #[arg(long, value_name = "SPEC")]
+    data: Option<String>,
+    /// Directory to read the data from instead of the default location.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Layer sizes from the observation layer up, e.g. 784,256,64.
+    #[arg(long, value_name = "N,N,...", value_delimiter = ',')]
+    layers: Option<Vec<usize>>,
+    /// Total number of epochs of the run.
+    #[arg(long, value_name = "N")]
+    epochs: Option<usize>,
+    /// Master seed.
+    #[arg(long, value_name = "S")]
+    seed: Option<u64>,
+    /// The run folder.
+    #[arg(long, value_name = "DIR", required_unless_present = "resume")]
+    out: Option<PathBuf>,
+    /// Any other setting, as KEY=VALUE (e.g. dynamics.dt=0.01); repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Continue the run in DIR (up to --epochs in total, when given).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["config", "data", "data_dir", "layers", "seed", "out", "set"])]
+    resume: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -69,8 +106,110 @@ impl Experiment {
     }
 }
 
+fn train(args: TrainArgs) -> Result<(), CliError> {
+    use hee_bench::train::{Event, Outcome, TrainConfig, Training};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let mut training = match &args.resume {
+        Some(dir) => Training::resume(dir, args.epochs)?,
+        None => {
+            let mut cfg = match &args.config {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).map_err(|e| {
+                        CliError::Usage(format!("cannot read '{}': {e}", path.display()))
+                    })?;
+                    TrainConfig::from_toml(&text, &format!("'{}'", path.display()))?
+                }
+                None => TrainConfig::default(),
+            };
+            if let Some(d) = &args.data {
+                cfg.data.spec = d.clone();
+            }
+            if let Some(d) = &args.data_dir {
+                cfg.data.data_dir = d.display().to_string();
+            }
+            if let Some(l) = &args.layers {
+                cfg.model.layers = l.clone();
+            }
+            if let Some(e) = args.epochs {
+                cfg.epochs = e;
+            }
+            if let Some(s) = args.seed {
+                cfg.seed = s;
+            }
+            for a in &args.set {
+                cfg.set(a)?;
+            }
+            let out = args
+                .out
+                .clone()
+                .expect("clap requires --out without --resume");
+            Training::start(cfg, &out)?
+        }
+    };
+    // Ctrl-C: finish the current minibatch, checkpoint, exit cleanly.
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))
+            .map_err(|e| CliError::Usage(format!("cannot install the Ctrl-C handler: {e}")))?;
+    }
+    use std::io::IsTerminal;
+    let bar = if args.quiet || !std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::hidden()
+    } else {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} minibatches  {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    };
+    let mut last_energy = f64::NAN;
+    let outcome = training.run(&stop, &mut |e| match e {
+        Event::Minibatch {
+            epoch,
+            epochs,
+            done,
+            total,
+            mean_sq_grad,
+            samples_per_s,
+        } => {
+            bar.set_length(total);
+            bar.set_position(done);
+            bar.set_message(format!(
+                "epoch {epoch}/{epochs}  energy {last_energy:.4}  |dU/dx|^2 {mean_sq_grad:.3}  {samples_per_s:.0} samples/s"
+            ));
+        }
+        Event::Epoch(row) => {
+            last_energy = row.mean_energy;
+            bar.println(format!(
+                "epoch {:>3}: held-out recon error {:.4}, energy {:.4}, |dU/dx|^2 {:.4}, update {:.3e}, {:.1} s",
+                row.epoch, row.recon_error, row.mean_energy, row.mean_sq_grad, row.update_norm, row.seconds
+            ));
+        }
+    })?;
+    bar.finish_and_clear();
+    match outcome {
+        Outcome::Finished => println!(
+            "trained {} epochs; run folder {}",
+            training.config.epochs,
+            training.dir().display()
+        ),
+        Outcome::Interrupted => println!(
+            "interrupted; checkpoint written to {} (continue with: hee train --resume {})",
+            training.dir().display(),
+            training.dir().display()
+        ),
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
+        Command::Train(args) => train(args),
         Command::Data { data, data_dir } => {
             let t0 = std::time::Instant::now();
             let d = hee_data::load(

@@ -309,6 +309,7 @@ pub fn write(opts: &RunOptions, r: &SamplerCheck) -> Result<Vec<PathBuf>, CliErr
         y_label: "KL (nats)".into(),
         panels,
         columns: 3,
+        axes: hee_eval::plot::Axes::LogLog,
     }
     .write_png(&png_path, 560, 420)?;
     Ok(vec![csv_path, png_path])

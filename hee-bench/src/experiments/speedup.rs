@@ -630,6 +630,7 @@ pub fn write(opts: &RunOptions, r: &Speedup) -> Result<Vec<PathBuf>, CliError> {
         y_label: "KL (nats)".into(),
         panels,
         columns: 3,
+        axes: hee_eval::plot::Axes::LogLog,
     }
     .write_png(&png, 560, 420)?;
     Ok(vec![main, details, equal, png])

@@ -153,6 +153,40 @@ impl RowStreams {
     pub fn as_mut_slice(&mut self) -> &mut [ChaCha8Rng] {
         &mut self.rngs
     }
+    /// The exact position of every stream (to save a run).
+    pub fn snapshot(&self) -> Vec<StreamPosition> {
+        self.rngs
+            .iter()
+            .map(|r| StreamPosition {
+                seed: r.get_seed(),
+                stream: r.get_stream(),
+                word_pos: r.get_word_pos(),
+            })
+            .collect()
+    }
+    /// Streams continuing exactly where a [`snapshot`](Self::snapshot) left them.
+    pub fn from_snapshot(positions: &[StreamPosition]) -> Self {
+        RowStreams {
+            rngs: positions
+                .iter()
+                .map(|p| {
+                    let mut r = ChaCha8Rng::from_seed(p.seed);
+                    r.set_stream(p.stream);
+                    r.set_word_pos(p.word_pos);
+                    r
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Where one ChaCha8 stream stands: its key, stream number and position
+/// (in 32-bit words), enough to continue it bit for bit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamPosition {
+    pub seed: [u8; 32],
+    pub stream: u64,
+    pub word_pos: u128,
 }
 
 /// The state of a batch of networks.
@@ -177,6 +211,40 @@ pub struct SamplerState<T> {
 }
 
 impl<T: Real> SamplerState<T> {
+    /// A state from its parts, each batch × total units (one sample per
+    /// row, as the views return them), and the step count: for resuming a
+    /// saved run. Shapes and finiteness are checked.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_parts(
+        model: &HeeModel<T>,
+        x: MatRef<'_, T>,
+        eta: MatRef<'_, T>,
+        a_prime: MatRef<'_, T>,
+        eps: MatRef<'_, T>,
+        aux: MatRef<'_, T>,
+        step: u64,
+    ) -> Result<Self> {
+        let (b, n) = (x.nrows(), model.total_size());
+        let take = |field: &str, m: MatRef<'_, T>| -> Result<Mat<T>> {
+            if m.nrows() != b || m.ncols() != n || b == 0 {
+                return Err(HeeError::dims(
+                    field,
+                    format!("{b}x{n} (batch x units, batch >= 1)"),
+                    format!("{}x{}", m.nrows(), m.ncols()),
+                ));
+            }
+            crate::model::check_finite(field, m)?;
+            Ok(m.transpose().to_owned())
+        };
+        Ok(SamplerState {
+            x: take("x", x)?,
+            eta: take("eta", eta)?,
+            a_prime: take("a_prime", a_prime)?,
+            eps: take("eps", eps)?,
+            aux: take("aux", aux)?,
+            step,
+        })
+    }
     /// Number of samples.
     pub fn batch(&self) -> usize {
         self.x.ncols()
@@ -388,6 +456,30 @@ pub trait Dynamics<T: Real>: Sync {
         for _ in 0..INIT_REFRESHES {
             refresh(cfg, model, &mut chains)?;
         }
+        Ok(chains)
+    }
+
+    /// Chains that continue a saved run: its state and random streams
+    /// (see [`SamplerState::from_parts`], [`RowStreams::from_snapshot`]),
+    /// with fresh scratch buffers. Checked like [`init`](Self::init): the
+    /// kernel's settings and step sizes, and that state and streams fit the
+    /// model and each other.
+    fn resume(
+        &self,
+        model: &HeeModel<T>,
+        state: SamplerState<T>,
+        streams: RowStreams,
+    ) -> Result<Chains<T>> {
+        self.validate()?;
+        let cfg = self.config();
+        check_step_sizes(model, cfg)?;
+        let batch = state.batch();
+        let chains = Chains {
+            state,
+            streams,
+            workspace: Workspace::new(model, batch, cfg.chunk),
+        };
+        check_chains(model, cfg, &chains)?;
         Ok(chains)
     }
 

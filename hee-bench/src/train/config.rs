@@ -1,0 +1,392 @@
+//! The configuration of a training run: a TOML file, its documented
+//! defaults, and `--set key=value` overrides from the command line.
+
+use serde::{Deserialize, Serialize};
+
+use hee_core::{APrime, BaseEnergy, InterneuronConfig, LayerSpec, NeuralConfig, Nonlinearity};
+
+use crate::CliError;
+
+/// Everything a training run is a function of (with the data it reads).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Master seed: weights, minibatch order, random streams.
+    pub seed: u64,
+    /// Total number of epochs of the run.
+    pub epochs: usize,
+    pub data: DataConfig,
+    pub model: ModelConfig,
+    pub dynamics: DynamicsConfig,
+    pub learning: LearningConfig,
+}
+
+/// Which data, and how it is prepared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// `mnist | fashion | fashion-full | natural | csv:PATH`.
+    pub spec: String,
+    /// A directory to read instead of the default location ("" = default).
+    pub data_dir: String,
+    /// `as-loaded | standardized | dequantized`.
+    pub scaling: String,
+    /// Use only the first this many training records (0 = all).
+    pub max_records: usize,
+    /// Natural images: patch side, number of patches, ZCA regulariser.
+    pub patch: usize,
+    pub patches: usize,
+    pub zca_epsilon: f64,
+}
+
+/// The model: layer sizes (observation first), base energy per layer,
+/// nonlinearity, weight initialisation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    pub layers: Vec<usize>,
+    /// `identity | tanh | softplus`.
+    pub nonlinearity: String,
+    /// One per layer; empty = every layer gaussian with σ = 1.
+    pub energies: Vec<EnergyConfig>,
+    /// Weights start N(0, init_scale²/n_{l+1}).
+    pub init_scale: f64,
+}
+
+/// A base energy, as written in the TOML file
+/// (`{ kind = "smooth-laplace", sigma = 1.0, lambda = 1.0, delta = 0.1 }`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum EnergyConfig {
+    Gaussian { sigma: f64 },
+    SmoothLaplace { sigma: f64, lambda: f64, delta: f64 },
+    StudentT { sigma: f64, weight: f64, nu: f64 },
+}
+
+/// The neural dynamics of inference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DynamicsConfig {
+    /// `plain | adaptation`.
+    pub kind: String,
+    pub dt: f64,
+    pub tau: f64,
+    /// `auto | analytic | quadrature | interneurons`.
+    pub a_prime: String,
+    /// Interneurons: τ_ε/τ and sub-steps K.
+    pub tau_ratio: f64,
+    pub substeps: usize,
+    /// Adaptation: τ_a and g; both 0 = the tuned rule, measured on the first
+    /// minibatch (the values chosen are written back to `config.toml`).
+    pub tau_a: f64,
+    pub g: f64,
+    /// Samples per parallel work unit.
+    pub chunk: usize,
+}
+
+/// The local rule and its schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LearningConfig {
+    /// Samples per minibatch (also the number of chains).
+    pub batch: usize,
+    /// Inference steps on a new minibatch before the rule is switched on.
+    pub warmup_steps: usize,
+    /// Steps of inference and learning together per minibatch.
+    pub learning_steps: usize,
+    pub lr_weights: f64,
+    pub lr_biases: f64,
+    /// 0 keeps the base energies fixed.
+    pub lr_energy: f64,
+    /// `constant | cosine` (cosine decay to 0 over the run's epochs).
+    pub schedule: String,
+    /// Held-out records and inference steps of the per-epoch evaluation.
+    pub eval_records: usize,
+    pub eval_steps: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            seed: 20231012,
+            epochs: 10,
+            data: DataConfig::default(),
+            model: ModelConfig::default(),
+            dynamics: DynamicsConfig::default(),
+            learning: LearningConfig::default(),
+        }
+    }
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            spec: "mnist".into(),
+            data_dir: String::new(),
+            scaling: "as-loaded".into(),
+            max_records: 0,
+            patch: 16,
+            patches: 50_000,
+            zca_epsilon: 0.01,
+        }
+    }
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            layers: vec![784, 256, 64],
+            nonlinearity: "tanh".into(),
+            energies: Vec::new(),
+            init_scale: 0.1,
+        }
+    }
+}
+
+impl Default for DynamicsConfig {
+    fn default() -> Self {
+        let i = InterneuronConfig::default();
+        DynamicsConfig {
+            kind: "plain".into(),
+            dt: 0.02,
+            tau: 1.0,
+            a_prime: "auto".into(),
+            tau_ratio: i.tau_ratio,
+            substeps: i.substeps,
+            tau_a: 0.0,
+            g: 0.0,
+            chunk: 32,
+        }
+    }
+}
+
+impl Default for LearningConfig {
+    fn default() -> Self {
+        LearningConfig {
+            batch: 100,
+            warmup_steps: 20,
+            learning_steps: 10,
+            lr_weights: 0.01,
+            lr_biases: 0.01,
+            lr_energy: 0.0,
+            schedule: "cosine".into(),
+            eval_records: 500,
+            eval_steps: 50,
+        }
+    }
+}
+
+fn bad(field: &str, value: impl std::fmt::Display, expected: &str) -> CliError {
+    CliError::Usage(format!("config: `{field}` = {value}: expected {expected}"))
+}
+
+impl EnergyConfig {
+    pub fn to_energy(self) -> BaseEnergy {
+        match self {
+            EnergyConfig::Gaussian { sigma } => BaseEnergy::Gaussian { sigma },
+            EnergyConfig::SmoothLaplace {
+                sigma,
+                lambda,
+                delta,
+            } => BaseEnergy::SmoothLaplace {
+                sigma,
+                lambda,
+                delta,
+            },
+            EnergyConfig::StudentT { sigma, weight, nu } => {
+                BaseEnergy::StudentT { sigma, weight, nu }
+            }
+        }
+    }
+    pub fn from_energy(e: BaseEnergy) -> Self {
+        match e {
+            BaseEnergy::Gaussian { sigma } => EnergyConfig::Gaussian { sigma },
+            BaseEnergy::SmoothLaplace {
+                sigma,
+                lambda,
+                delta,
+            } => EnergyConfig::SmoothLaplace {
+                sigma,
+                lambda,
+                delta,
+            },
+            BaseEnergy::StudentT { sigma, weight, nu } => {
+                EnergyConfig::StudentT { sigma, weight, nu }
+            }
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Parses a TOML document (missing fields take their defaults).
+    pub fn from_toml(text: &str, what: &str) -> Result<Self, CliError> {
+        toml::from_str(text)
+            .map_err(|e| CliError::Usage(format!("{what}: {}", e.message().trim_end())))
+    }
+
+    /// The TOML document of this configuration.
+    pub fn to_toml(&self) -> Result<String, CliError> {
+        toml::to_string(self).map_err(|e| CliError::Usage(format!("config: {e}")))
+    }
+
+    /// Applies `key.path=value` (the value read as TOML, or as a string when
+    /// it is not valid TOML): e.g. `dynamics.dt=0.01`,
+    /// `model.layers=[144,160,32]`, `dynamics.kind=adaptation`.
+    pub fn set(&mut self, assignment: &str) -> Result<(), CliError> {
+        let (key, value) = assignment
+            .split_once('=')
+            .ok_or_else(|| CliError::Usage(format!("--set {assignment}: expected KEY=VALUE")))?;
+        let key = key.trim();
+        let parsed: toml::Value =
+            match toml::from_str::<toml::Table>(&format!("v = {}", value.trim())) {
+                Ok(mut t) => t.remove("v").unwrap_or(toml::Value::String(value.into())),
+                Err(_) => toml::Value::String(value.trim().into()),
+            };
+        let mut root =
+            toml::Table::try_from(&*self).map_err(|e| CliError::Usage(format!("config: {e}")))?;
+        let parts: Vec<&str> = key.split('.').collect();
+        let mut table = &mut root;
+        for (i, p) in parts.iter().enumerate() {
+            if i + 1 == parts.len() {
+                if !table.contains_key(*p) {
+                    return Err(CliError::Usage(format!("--set {key}: no such setting")));
+                }
+                table.insert(p.to_string(), parsed.clone());
+            } else {
+                table = table
+                    .get_mut(*p)
+                    .and_then(|v| v.as_table_mut())
+                    .ok_or_else(|| CliError::Usage(format!("--set {key}: no such setting")))?;
+            }
+        }
+        *self = toml::Value::Table(root)
+            .try_into()
+            .map_err(|e: toml::de::Error| {
+                CliError::Usage(format!("--set {key}: {}", e.message().trim_end()))
+            })?;
+        Ok(())
+    }
+
+    /// The layers of the model, with their energies (checked).
+    pub fn layer_specs(&self) -> Result<Vec<LayerSpec>, CliError> {
+        let m = &self.model;
+        if m.layers.len() < 2 || m.layers.contains(&0) {
+            return Err(bad(
+                "model.layers",
+                format!("{:?}", m.layers),
+                "at least two layer sizes >= 1, observation first",
+            ));
+        }
+        if !m.energies.is_empty() && m.energies.len() != m.layers.len() {
+            return Err(bad(
+                "model.energies",
+                format!("{} entries", m.energies.len()),
+                &format!("one per layer ({})", m.layers.len()),
+            ));
+        }
+        Ok(m.layers
+            .iter()
+            .enumerate()
+            .map(|(l, &size)| LayerSpec {
+                size,
+                energy: m
+                    .energies
+                    .get(l)
+                    .map_or(BaseEnergy::gaussian(1.0), |e| e.to_energy()),
+            })
+            .collect())
+    }
+
+    /// The nonlinearity f.
+    pub fn nonlinearity(&self) -> Result<Nonlinearity, CliError> {
+        match self.model.nonlinearity.as_str() {
+            "identity" => Ok(Nonlinearity::Identity),
+            "tanh" => Ok(Nonlinearity::Tanh),
+            "softplus" => Ok(Nonlinearity::Softplus),
+            other => Err(bad(
+                "model.nonlinearity",
+                other,
+                "identity, tanh or softplus",
+            )),
+        }
+    }
+
+    /// The shared neural settings.
+    pub fn neural(&self) -> Result<NeuralConfig, CliError> {
+        let d = &self.dynamics;
+        let mut c = NeuralConfig::new(d.dt, d.tau);
+        let inter = InterneuronConfig {
+            tau_ratio: d.tau_ratio,
+            substeps: d.substeps,
+        };
+        c.a_prime = match d.a_prime.as_str() {
+            "auto" => APrime::Auto(inter),
+            "analytic" => APrime::Analytic,
+            "quadrature" => APrime::Quadrature,
+            "interneurons" => APrime::Interneurons(inter),
+            other => {
+                return Err(bad(
+                    "dynamics.a_prime",
+                    other,
+                    "auto, analytic, quadrature or interneurons",
+                ))
+            }
+        };
+        c.chunk = d.chunk;
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Checks the settings that have no other validation.
+    pub fn check(&self) -> Result<(), CliError> {
+        self.layer_specs()?;
+        self.nonlinearity()?;
+        self.neural()?;
+        if !matches!(self.dynamics.kind.as_str(), "plain" | "adaptation") {
+            return Err(bad(
+                "dynamics.kind",
+                &self.dynamics.kind,
+                "plain or adaptation",
+            ));
+        }
+        if !matches!(self.learning.schedule.as_str(), "constant" | "cosine") {
+            return Err(bad(
+                "learning.schedule",
+                &self.learning.schedule,
+                "constant or cosine",
+            ));
+        }
+        if !matches!(
+            self.data.scaling.as_str(),
+            "as-loaded" | "standardized" | "dequantized"
+        ) {
+            return Err(bad(
+                "data.scaling",
+                &self.data.scaling,
+                "as-loaded, standardized or dequantized",
+            ));
+        }
+        if self.epochs == 0 {
+            return Err(bad("epochs", 0, ">= 1"));
+        }
+        if self.learning.batch == 0 {
+            return Err(bad("learning.batch", 0, ">= 1"));
+        }
+        if self.learning.learning_steps == 0 {
+            return Err(bad("learning.learning_steps", 0, ">= 1"));
+        }
+        for (f, v) in [
+            ("learning.lr_weights", self.learning.lr_weights),
+            ("learning.lr_biases", self.learning.lr_biases),
+            ("learning.lr_energy", self.learning.lr_energy),
+            ("model.init_scale", self.model.init_scale),
+            ("dynamics.tau_a", self.dynamics.tau_a),
+            ("dynamics.g", self.dynamics.g),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(bad(f, v, "a finite number >= 0"));
+            }
+        }
+        Ok(())
+    }
+}

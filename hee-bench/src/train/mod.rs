@@ -1,0 +1,517 @@
+//! Training as a workflow: a run folder, checkpoints, resuming, learning
+//! curves. This sits above hee-core (which knows nothing of files) and calls
+//! its local rule ([`hee_core::learning::train_minibatch`]).
+//!
+//! A run is a function of its configuration and seed: interrupted after any
+//! minibatch (Ctrl-C, or the end of `--epochs`) and resumed, it ends with the
+//! same tensors, bit for bit, as a run that was never interrupted. That
+//! holds because everything the next minibatch reads is saved: the model,
+//! the chains' state and random streams, the position in the run (the
+//! minibatch order is a function of (seed, epoch)), and the epoch's running
+//! sums; the learning-rate schedule is a function of the position. The
+//! per-epoch evaluation runs on chains of its own, seeded by the epoch, and
+//! changes nothing of the training state.
+
+pub mod checkpoint;
+pub mod config;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use hee_core::faer::Mat;
+use hee_core::learning::{train_minibatch, LearningScratch, LocalLearning, MinibatchSchedule};
+use hee_core::{Adaptation, Chains, Dynamics, HeeModel};
+use hee_data::{load, DataSpec, Dataset, LoadOptions, Scaling};
+use hee_eval::plot::{Axes, Figure, LineKind, Panel, Series};
+use hee_eval::report::{prepare_dir, write_atomic, write_csv};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use checkpoint::{RunFiles, RunPosition};
+pub use config::TrainConfig;
+
+use crate::CliError;
+
+/// One row of `curve.csv`: the state of the run at the end of an epoch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CurveRow {
+    /// Epochs done (1-based).
+    pub epoch: usize,
+    /// Held-out reconstruction error ‖x₀ − E[A′₀(η₀) | x₀]‖² per record, the
+    /// posterior mean of the prediction estimated over the evaluation chains.
+    pub recon_error: f64,
+    /// Mean joint energy U of the evaluation chains' final states.
+    pub mean_energy: f64,
+    /// Mean over the epoch's minibatches of |∂U/∂x|² (per sample).
+    pub mean_sq_grad: f64,
+    /// Mean over the epoch's minibatches of the last weight update's norm,
+    /// rate × ‖ΔW‖.
+    pub update_norm: f64,
+    /// Wall time of the run so far (all sessions), seconds.
+    pub seconds: f64,
+}
+
+/// What the loop reports as it goes (for a progress bar).
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A minibatch is done.
+    Minibatch {
+        epoch: usize,
+        epochs: usize,
+        done: u64,
+        total: u64,
+        mean_sq_grad: f64,
+        samples_per_s: f64,
+    },
+    /// An epoch is done and checkpointed.
+    Epoch(CurveRow),
+}
+
+/// How [`Training::run`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// All epochs done.
+    Finished,
+    /// Stopped on request after a minibatch; a checkpoint was written.
+    Interrupted,
+}
+
+/// Loads the configured data set, scaled and truncated.
+pub fn load_data(cfg: &TrainConfig) -> Result<Dataset, CliError> {
+    let spec: DataSpec = cfg.data.spec.parse()?;
+    let opts = LoadOptions {
+        patch: cfg.data.patch,
+        patches: cfg.data.patches,
+        zca_epsilon: cfg.data.zca_epsilon,
+        seed: cfg.seed,
+        ..LoadOptions::default()
+    };
+    let dir = (!cfg.data.data_dir.is_empty()).then(|| PathBuf::from(&cfg.data.data_dir));
+    let mut d = load(&spec, dir.as_deref(), &opts)?;
+    d.scale(match cfg.data.scaling.as_str() {
+        "standardized" => Scaling::Standardized,
+        "dequantized" => Scaling::Dequantized { seed: cfg.seed },
+        _ => Scaling::AsLoaded,
+    })?;
+    if cfg.data.max_records > 0 && cfg.data.max_records < d.len() {
+        d.train = d.train.subrows(0, cfg.data.max_records).to_owned();
+        if let Some(l) = &mut d.train_labels {
+            l.truncate(cfg.data.max_records);
+        }
+    }
+    Ok(d)
+}
+
+/// A training run in a folder.
+pub struct Training {
+    pub config: TrainConfig,
+    pub data: Dataset,
+    pub model: HeeModel<f32>,
+    kernel: Adaptation,
+    chains: Chains<f32>,
+    scratch: LearningScratch<f32>,
+    pos: RunPosition,
+    curve: Vec<CurveRow>,
+    files: RunFiles,
+}
+
+/// Number of running sums kept per epoch: |∂U/∂x|², update norm, count.
+const SUMS: usize = 3;
+
+fn model_for(cfg: &TrainConfig) -> Result<HeeModel<f32>, CliError> {
+    Ok(HeeModel::new(&cfg.layer_specs()?, cfg.nonlinearity()?)?)
+}
+
+fn kernel_for(cfg: &TrainConfig, tau_a: f64, g: f64) -> Result<Adaptation, CliError> {
+    let neural = cfg.neural()?;
+    // Plain Langevin is the adaptation kernel with g = 0, bit for bit
+    // (tested in hee-core): one code path for both.
+    if cfg.dynamics.kind == "plain" {
+        Ok(Adaptation::new(neural, neural.tau, 0.0)?)
+    } else {
+        Ok(Adaptation::new(neural, tau_a, g)?)
+    }
+}
+
+impl Training {
+    /// A new run of `config` in `dir` (created; it must not hold a run).
+    pub fn start(mut config: TrainConfig, dir: &Path) -> Result<Self, CliError> {
+        config.check()?;
+        let files = RunFiles {
+            dir: dir.to_path_buf(),
+        };
+        if files.model().exists() || files.state().exists() {
+            return Err(CliError::Usage(format!(
+                "'{}' already holds a run: continue it with --resume, or choose another --out",
+                dir.display()
+            )));
+        }
+        prepare_dir(dir)?;
+        let data = load_data(&config)?;
+        let batch = config.learning.batch;
+        if data.len() < batch {
+            return Err(CliError::Usage(format!(
+                "{} training records, fewer than one minibatch of {batch}",
+                data.len()
+            )));
+        }
+        if data.dim() != config.model.layers[0] {
+            return Err(CliError::Usage(format!(
+                "config: `model.layers` starts with {}, but {} records have {} values",
+                config.model.layers[0],
+                data.name,
+                data.dim()
+            )));
+        }
+        let mut model = model_for(&config)?;
+        model.randomize_weights(
+            &mut ChaCha8Rng::seed_from_u64(config.seed),
+            config.model.init_scale,
+        );
+        let first = data.batch(&data.minibatches(batch, config.seed, 0)?[0])?;
+        let kernel = if config.dynamics.kind == "adaptation"
+            && config.dynamics.tau_a == 0.0
+            && config.dynamics.g == 0.0
+        {
+            // The tuned rule, measured on the first minibatch; recorded in
+            // the effective configuration so that a resumed run uses it.
+            let k = Adaptation::for_model(config.neural()?, &model, first.as_ref(), None)?;
+            config.dynamics.tau_a = k.tau_a;
+            config.dynamics.g = k.g;
+            k
+        } else {
+            kernel_for(&config, config.dynamics.tau_a, config.dynamics.g)?
+        };
+        let chains = kernel.init(&model, Some(first.as_ref()), None, batch, config.seed)?;
+        let scratch = LearningScratch::new(&model, batch);
+        let t = Training {
+            pos: RunPosition {
+                sums: vec![0.0; SUMS],
+                tau_a: kernel.tau_a,
+                g: kernel.g,
+                ..RunPosition::default()
+            },
+            config,
+            data,
+            model,
+            kernel,
+            chains,
+            scratch,
+            curve: Vec::new(),
+            files,
+        };
+        write_atomic(&t.files.config(), t.config.to_toml()?.as_bytes())?;
+        Ok(t)
+    }
+
+    /// Continues the run in `dir`, up to `epochs` in total when given.
+    pub fn resume(dir: &Path, epochs: Option<usize>) -> Result<Self, CliError> {
+        let files = RunFiles {
+            dir: dir.to_path_buf(),
+        };
+        let cpath = files.config();
+        let text = std::fs::read_to_string(&cpath).map_err(|e| CliError::Checkpoint {
+            path: cpath.clone(),
+            reason: e.to_string(),
+        })?;
+        let mut config = TrainConfig::from_toml(&text, &format!("'{}'", cpath.display()))?;
+        if let Some(e) = epochs {
+            config.epochs = e;
+        }
+        config.check()?;
+        let data = load_data(&config)?;
+        let mut model = model_for(&config)?;
+        let model_no = checkpoint::load_model(&files.model(), &mut model)?;
+        let (state, streams, pos) =
+            checkpoint::load_state(&files.state(), &model, config.learning.batch)?;
+        if pos.checkpoint != model_no {
+            return Err(CliError::Checkpoint {
+                path: files.state(),
+                reason: format!(
+                    "checkpoint {} does not match model.safetensors (checkpoint {model_no})",
+                    pos.checkpoint
+                ),
+            });
+        }
+        if pos.sums.len() != SUMS {
+            return Err(CliError::Checkpoint {
+                path: files.state(),
+                reason: format!("{} running sums, expected {SUMS}", pos.sums.len()),
+            });
+        }
+        let kernel = kernel_for(&config, pos.tau_a, pos.g)?;
+        let chains = kernel
+            .resume(&model, state, streams)
+            .map_err(|e| CliError::Checkpoint {
+                path: files.state(),
+                reason: e.to_string(),
+            })?;
+        let curve = read_curve(&files.curve_csv(), pos.epoch)?;
+        let scratch = LearningScratch::new(&model, config.learning.batch);
+        write_atomic(&files.config(), config.to_toml()?.as_bytes())?;
+        Ok(Training {
+            config,
+            data,
+            model,
+            kernel,
+            chains,
+            scratch,
+            pos,
+            curve,
+            files,
+        })
+    }
+
+    /// The learning curve so far.
+    pub fn curve(&self) -> &[CurveRow] {
+        &self.curve
+    }
+
+    /// The run folder.
+    pub fn dir(&self) -> &Path {
+        &self.files.dir
+    }
+
+    fn batches_per_epoch(&self) -> usize {
+        self.data.len() / self.config.learning.batch
+    }
+
+    /// Runs until the configured number of epochs is done, or until `stop`
+    /// is set (checked after every minibatch; a checkpoint is written
+    /// before returning). A checkpoint is also written after every epoch.
+    pub fn run(
+        &mut self,
+        stop: &AtomicBool,
+        on: &mut dyn FnMut(Event),
+    ) -> Result<Outcome, CliError> {
+        let cfg = self.config.clone();
+        let per_epoch = self.batches_per_epoch();
+        let total = (cfg.epochs * per_epoch) as u64;
+        let base = LocalLearning {
+            lr_weights: cfg.learning.lr_weights,
+            lr_biases: cfg.learning.lr_biases,
+            lr_energy: cfg.learning.lr_energy,
+        };
+        let schedule = MinibatchSchedule {
+            warmup_steps: cfg.learning.warmup_steps,
+            learning_steps: cfg.learning.learning_steps,
+        };
+        let mut seconds = self.curve.last().map_or(0.0, |r| r.seconds);
+        let mut clock = Instant::now();
+        while self.pos.epoch < cfg.epochs {
+            let order =
+                self.data
+                    .minibatches(cfg.learning.batch, cfg.seed, self.pos.epoch as u64)?;
+            while self.pos.batch_in_epoch < per_epoch {
+                let t0 = Instant::now();
+                let mb = self.data.batch(&order[self.pos.batch_in_epoch])?;
+                let done = (self.pos.epoch * per_epoch + self.pos.batch_in_epoch) as u64;
+                let factor = match cfg.learning.schedule.as_str() {
+                    "cosine" => {
+                        0.5 * (1.0 + (std::f64::consts::PI * done as f64 / total as f64).cos())
+                    }
+                    _ => 1.0,
+                };
+                let rates = base.scaled(factor);
+                let info = train_minibatch(
+                    &mut self.model,
+                    &self.kernel,
+                    &mut self.chains,
+                    &mut self.scratch,
+                    mb.as_ref(),
+                    &schedule,
+                    &rates,
+                )?;
+                self.pos.sums[0] += info.mean_sq_grad;
+                self.pos.sums[1] += rates.lr_weights * info.weight_grad_sq.sqrt();
+                self.pos.sums[2] += 1.0;
+                self.pos.batch_in_epoch += 1;
+                self.pos.checkpoint += 1;
+                on(Event::Minibatch {
+                    epoch: self.pos.epoch + 1,
+                    epochs: cfg.epochs,
+                    done: done + 1,
+                    total,
+                    mean_sq_grad: info.mean_sq_grad,
+                    samples_per_s: cfg.learning.batch as f64 / t0.elapsed().as_secs_f64(),
+                });
+                if stop.load(Ordering::SeqCst) && self.pos.batch_in_epoch < per_epoch {
+                    self.write_checkpoint()?;
+                    return Ok(Outcome::Interrupted);
+                }
+            }
+            let (recon_error, mean_energy) = self.evaluate()?;
+            seconds += clock.elapsed().as_secs_f64();
+            clock = Instant::now();
+            let n = self.pos.sums[2].max(1.0);
+            let row = CurveRow {
+                epoch: self.pos.epoch + 1,
+                recon_error,
+                mean_energy,
+                mean_sq_grad: self.pos.sums[0] / n,
+                update_norm: self.pos.sums[1] / n,
+                seconds,
+            };
+            self.curve.push(row.clone());
+            self.pos.epoch += 1;
+            self.pos.batch_in_epoch = 0;
+            self.pos.sums = vec![0.0; SUMS];
+            self.write_checkpoint()?;
+            on(Event::Epoch(row));
+            if stop.load(Ordering::SeqCst) && self.pos.epoch < cfg.epochs {
+                return Ok(Outcome::Interrupted);
+            }
+        }
+        Ok(Outcome::Finished)
+    }
+
+    /// Held-out reconstruction error and mean energy: fresh chains on the
+    /// first `eval_records` test records (seeded by the epoch), `eval_steps`
+    /// steps of inference; the prediction A′₀(η₀) is averaged over the
+    /// second half of the steps.
+    fn evaluate(&self) -> Result<(f64, f64), CliError> {
+        let cfg = &self.config.learning;
+        let test = if self.data.test.nrows() > 0 {
+            &self.data.test
+        } else {
+            &self.data.train
+        };
+        let n = cfg.eval_records.min(test.nrows()).max(1);
+        let data = test.subrows(0, n);
+        let seed = self.config.seed ^ (0xe7a1_0000 + self.pos.epoch as u64);
+        let mut chains = self.kernel.init(&self.model, Some(data), None, n, seed)?;
+        let n0 = self.model.size(0);
+        let mut acc = Mat::<f64>::zeros(n, n0);
+        let steps = cfg.eval_steps.max(2);
+        let from = steps / 2;
+        for t in 0..steps {
+            self.kernel.step(&self.model, &mut chains)?;
+            if t >= from {
+                let ap = chains.state.a_prime();
+                for r in 0..n {
+                    for i in 0..n0 {
+                        acc[(r, i)] += ap[(r, i)] as f64;
+                    }
+                }
+            }
+        }
+        let k = (steps - from) as f64;
+        let mut err = 0.0;
+        for r in 0..n {
+            for i in 0..n0 {
+                err += (data[(r, i)] as f64 - acc[(r, i)] / k).powi(2);
+            }
+        }
+        // The energy needs a quadrature per non-gaussian unit: 100 samples.
+        let m = n.min(100);
+        let u = self.model.energy_of(chains.state.x().subrows(0, m))?;
+        Ok((err / n as f64, u.iter().sum::<f64>() / m as f64))
+    }
+
+    /// Writes model, state, curve.csv and curve.png, each atomically.
+    pub fn write_checkpoint(&self) -> Result<(), CliError> {
+        let toml = self.config.to_toml()?;
+        let model =
+            checkpoint::model_bytes(&self.files.model(), &self.model, &toml, self.pos.checkpoint)?;
+        let state = checkpoint::state_bytes(
+            &self.files.state(),
+            &self.chains.state,
+            &self.chains.streams,
+            &self.pos,
+        )?;
+        write_atomic(&self.files.model(), &model)?;
+        write_atomic(&self.files.state(), &state)?;
+        write_curve(&self.files, &self.curve)
+    }
+}
+
+const CURVE_HEADER: [&str; 6] = [
+    "epoch",
+    "recon_error",
+    "mean_energy",
+    "mean_sq_grad",
+    "update_norm",
+    "seconds",
+];
+
+fn write_curve(files: &RunFiles, curve: &[CurveRow]) -> Result<(), CliError> {
+    let rows: Vec<Vec<String>> = curve
+        .iter()
+        .map(|r| {
+            // Round-trip formatting: a resumed run reads these back exactly.
+            vec![
+                r.epoch.to_string(),
+                format!("{:?}", r.recon_error),
+                format!("{:?}", r.mean_energy),
+                format!("{:?}", r.mean_sq_grad),
+                format!("{:?}", r.update_norm),
+                format!("{:?}", r.seconds),
+            ]
+        })
+        .collect();
+    write_csv(&files.curve_csv(), &CURVE_HEADER, &rows)?;
+    if curve.is_empty() {
+        return Ok(());
+    }
+    let panel = |title: &str, f: fn(&CurveRow) -> f64, color: usize| Panel {
+        title: title.into(),
+        series: vec![Series {
+            label: title.into(),
+            points: curve.iter().map(|r| (r.epoch as f64, f(r))).collect(),
+            color,
+            line: LineKind::Solid,
+        }],
+    };
+    Figure {
+        title: "learning curves".into(),
+        x_label: "epoch".into(),
+        y_label: String::new(),
+        panels: vec![
+            panel("held-out reconstruction error", |r| r.recon_error, 0),
+            panel("mean energy U", |r| r.mean_energy, 1),
+            panel("mean |dU/dx|^2", |r| r.mean_sq_grad, 2),
+            panel("weight update norm", |r| r.update_norm, 3),
+        ],
+        columns: 2,
+        axes: Axes::Linear,
+    }
+    .write_png(&files.curve_png(), 480, 320)?;
+    Ok(())
+}
+
+fn read_curve(path: &Path, epochs: usize) -> Result<Vec<CurveRow>, CliError> {
+    let bad = |reason: String| CliError::Checkpoint {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut rdr = csv::Reader::from_path(path).map_err(|e| bad(e.to_string()))?;
+    let header = rdr.headers().map_err(|e| bad(e.to_string()))?.clone();
+    if header.iter().collect::<Vec<_>>() != CURVE_HEADER {
+        return Err(bad(format!("unexpected header {header:?}")));
+    }
+    let mut out = Vec::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let rec = rec.map_err(|e| bad(e.to_string()))?;
+        let num = |k: usize| -> Result<f64, CliError> {
+            rec.get(k)
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| bad(format!("row {}, column {}: not a number", i + 2, k + 1)))
+        };
+        out.push(CurveRow {
+            epoch: num(0)? as usize,
+            recon_error: num(1)?,
+            mean_energy: num(2)?,
+            mean_sq_grad: num(3)?,
+            update_norm: num(4)?,
+            seconds: num(5)?,
+        });
+    }
+    if out.len() != epochs {
+        return Err(bad(format!(
+            "{} epochs recorded, the checkpoint is after {epochs}",
+            out.len()
+        )));
+    }
+    Ok(out)
+}
