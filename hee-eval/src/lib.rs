@@ -6,10 +6,13 @@
 //!   integrated autocorrelation time / effective sample size as Stan and
 //!   ArviZ define them;
 //! * [`plot`]: line plots rendered to PNG (font vendored, no system fonts);
+//! * [`receptive_fields`]: Gabor fits of learned fields, orientation
+//!   coverage and second-layer pooling;
 //! * [`report`]: result files written atomically (temporary file, then rename).
 
 pub mod diagnostics;
 pub mod plot;
+pub mod receptive_fields;
 pub mod report;
 
 pub use report::EvalError;

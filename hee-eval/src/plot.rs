@@ -264,3 +264,47 @@ impl Figure {
         write_atomic(path, &png_bytes)
     }
 }
+
+/// Writes square fields (each `side`×`side`, row-major) as a grayscale PNG
+/// grid, `columns` fields per row, each field scaled so that ±its largest
+/// magnitude maps to black and white (zero is mid-grey), `zoom` pixels per
+/// value, one grey pixel between fields. Written atomically.
+pub fn write_field_grid(
+    path: &Path,
+    fields: &[Vec<f64>],
+    side: usize,
+    columns: usize,
+    zoom: usize,
+) -> Result<(), EvalError> {
+    let enc = |reason: String| EvalError::Encode {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let cols = columns.clamp(1, fields.len().max(1));
+    let rows = fields.len().div_ceil(cols).max(1);
+    let cell = side * zoom + 1;
+    let (w, h) = (cols * cell + 1, rows * cell + 1);
+    let mut img = vec![128u8; w * h];
+    for (n, f) in fields.iter().enumerate() {
+        let m = f.iter().fold(0.0f64, |a, v| a.max(v.abs())).max(1e-300);
+        let (r0, c0) = ((n / cols) * cell + 1, (n % cols) * cell + 1);
+        for (k, v) in f.iter().enumerate().take(side * side) {
+            let g = (127.5 + 127.5 * v / m).round().clamp(0.0, 255.0) as u8;
+            let (r, c) = (k / side, k % side);
+            for dr in 0..zoom {
+                for dc in 0..zoom {
+                    img[(r0 + r * zoom + dr) * w + c0 + c * zoom + dc] = g;
+                }
+            }
+        }
+    }
+    let mut bytes = Vec::new();
+    {
+        let mut e = png::Encoder::new(&mut bytes, w as u32, h as u32);
+        e.set_color(png::ColorType::Grayscale);
+        e.set_depth(png::BitDepth::Eight);
+        let mut wr = e.write_header().map_err(|e| enc(e.to_string()))?;
+        wr.write_image_data(&img).map_err(|e| enc(e.to_string()))?;
+    }
+    write_atomic(path, &bytes)
+}

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use hee_bench::experiments::{defaults, sampler_check, speedup, RunOptions};
+use hee_bench::experiments::{defaults, receptive_fields, sampler_check, speedup, RunOptions};
 use hee_bench::CliError;
 
 #[derive(Parser, Debug)]
@@ -48,6 +48,10 @@ enum Command {
         /// Master seed; a run is a function of it.
         #[arg(long, default_value_t = 20231012)]
         seed: u64,
+        /// receptive-fields: a folder of PNG photographs to take patches from
+        /// instead of the vendored ones.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
     },
 }
 
@@ -94,6 +98,9 @@ enum Experiment {
     /// The measurements behind hee-core's defaults (interneuron time
     /// constant, momentum factor of the tuned adaptation rule).
     Defaults,
+    /// V1-like receptive fields from natural images: a sparse first layer
+    /// against a gaussian control.
+    ReceptiveFields,
 }
 
 impl Experiment {
@@ -102,6 +109,7 @@ impl Experiment {
             Experiment::SamplerCheck => "sampler-check",
             Experiment::Speedup => "speedup",
             Experiment::Defaults => "defaults",
+            Experiment::ReceptiveFields => "receptive-fields",
         }
     }
 }
@@ -242,6 +250,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             quick,
             out,
             seed,
+            data_dir,
         } => {
             let out = out.unwrap_or_else(|| PathBuf::from("results").join(experiment.dir_name()));
             // Fail before the work if the results cannot be written.
@@ -260,6 +269,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 Experiment::Defaults => {
                     let r = defaults::run(&opts, &mut progress)?;
                     defaults::write(&opts, &r)?
+                }
+                Experiment::ReceptiveFields => {
+                    let r = receptive_fields::run(&opts, data_dir.as_deref(), &mut progress)?;
+                    receptive_fields::write(&opts, &r)?
                 }
             };
             for p in written {

@@ -2,6 +2,7 @@
 
 pub mod defaults;
 pub mod linear;
+pub mod receptive_fields;
 pub mod sampler_check;
 pub mod speedup;
 

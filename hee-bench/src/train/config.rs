@@ -33,6 +33,9 @@ pub struct DataConfig {
     pub scaling: String,
     /// Use only the first this many training records (0 = all).
     pub max_records: usize,
+    /// Every value is multiplied by this after scaling (the observation
+    /// layer's σ₀ sets the noise level against it).
+    pub multiply: f64,
     /// Natural images: patch side, number of patches, ZCA regulariser.
     pub patch: usize,
     pub patches: usize,
@@ -125,6 +128,7 @@ impl Default for DataConfig {
             data_dir: String::new(),
             scaling: "as-loaded".into(),
             max_records: 0,
+            multiply: 1.0,
             patch: 16,
             patches: 50_000,
             zca_epsilon: 0.01,
@@ -382,6 +386,7 @@ impl TrainConfig {
             ("model.init_scale", self.model.init_scale),
             ("dynamics.tau_a", self.dynamics.tau_a),
             ("dynamics.g", self.dynamics.g),
+            ("data.multiply", self.data.multiply),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(bad(f, v, "a finite number >= 0"));

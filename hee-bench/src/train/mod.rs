@@ -94,6 +94,16 @@ pub fn load_data(cfg: &TrainConfig) -> Result<Dataset, CliError> {
         "dequantized" => Scaling::Dequantized { seed: cfg.seed },
         _ => Scaling::AsLoaded,
     })?;
+    if cfg.data.multiply != 1.0 {
+        let k = cfg.data.multiply as f32;
+        for m in [&mut d.train, &mut d.test] {
+            for j in 0..m.ncols() {
+                for v in m.col_as_slice_mut(j) {
+                    *v *= k;
+                }
+            }
+        }
+    }
     if cfg.data.max_records > 0 && cfg.data.max_records < d.len() {
         d.train = d.train.subrows(0, cfg.data.max_records).to_owned();
         if let Some(l) = &mut d.train_labels {
