@@ -1,11 +1,9 @@
 //! The `hee` program: one-line errors with non-zero exits, and the quick
 //! sampler check meeting its acceptance thresholds.
 
-use std::process::Command;
+mod common;
 
-fn hee() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_hee"))
-}
+use common::{hee, one_line_error};
 
 /// Runs `hee reproduce <experiment> --quick` into a fresh temporary folder,
 /// checks that it succeeded, and returns the folder.
@@ -34,22 +32,6 @@ fn csv_with_header(path: std::path::PathBuf, header: &[&str]) -> csv::Reader<std
         path.display()
     );
     rdr
-}
-
-fn one_line_error(out: &std::process::Output) -> String {
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!out.status.success(), "must exit non-zero");
-    assert_eq!(
-        err.trim_end().lines().count(),
-        1,
-        "one line expected, got:\n{err}"
-    );
-    assert!(err.starts_with("hee: "), "{err}");
-    assert!(
-        !err.contains("panicked") && !err.contains("backtrace"),
-        "{err}"
-    );
-    err
 }
 
 #[test]

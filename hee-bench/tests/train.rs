@@ -4,15 +4,13 @@
 //! safetensors (JSON header with named tensors).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+mod common;
+
+use common::{hee, one_line_error};
 use hee_bench::train::{Event, Outcome, TrainConfig, Training};
 use safetensors::SafeTensors;
-
-fn hee() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_hee"))
-}
 
 fn tmp(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("hee-train-{tag}-{}", std::process::id()));
@@ -174,21 +172,6 @@ fn ctrl_c_then_resume_through_the_cli_is_bit_identical() {
     for d in [cfg, whole, cut] {
         let _ = std::fs::remove_dir_all(d);
     }
-}
-
-fn one_line_error(out: &std::process::Output) -> String {
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!out.status.success(), "must exit non-zero");
-    assert_eq!(
-        err.trim_end().lines().count(),
-        1,
-        "one line expected, got:\n{err}"
-    );
-    assert!(
-        err.starts_with("hee: ") && !err.contains("panicked"),
-        "{err}"
-    );
-    err
 }
 
 fn resume_error(dir: &Path) -> String {
