@@ -181,6 +181,10 @@ fn levenberg_marquardt(mut p: [f64; NP], field: &[f64], side: usize) -> ([f64; N
 
 /// Fits a Gabor to a `side`×`side` field (row-major). A field with no
 /// variance gets r² = 0.
+///
+/// # Panics
+/// If `field.len() != side * side` (a caller's bookkeeping error, like an
+/// out-of-range index).
 pub fn fit_gabor(field: &[f64], side: usize) -> GaborFit {
     assert_eq!(field.len(), side * side, "fit_gabor: field of side {side}");
     let n = field.len() as f64;
@@ -314,6 +318,9 @@ pub struct Pooling {
 /// For every second-layer unit k, its `top` strongest Gabor-like inputs in
 /// column k of `w1` (first-layer units × second-layer units, row-major with
 /// `n2` columns), and how similar their orientations and positions are.
+///
+/// # Panics
+/// If `w1` has fewer than `fits.len() * n2` entries.
 pub fn pooling(w1: &[f64], n2: usize, fits: &[GaborFit], top: usize) -> Vec<Pooling> {
     let n1 = fits.len();
     (0..n2)
