@@ -3,21 +3,16 @@
 
 mod common;
 
-use common::{hee, one_line_error};
+use common::{hee, one_line_error, run_ok};
 
 /// Runs `hee reproduce <experiment> --quick` into a fresh temporary folder,
 /// checks that it succeeded, and returns the folder.
 fn reproduce_quick(experiment: &str, tag: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("hee-{tag}-{}", std::process::id()));
-    let out = hee()
-        .args(["reproduce", experiment, "--quick", "--out"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        hee()
+            .args(["reproduce", experiment, "--quick", "--out"])
+            .arg(&dir),
     );
     dir
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 mod common;
 
-use common::{hee, one_line_error};
+use common::{hee, one_line_error, run_ok};
 use hee_bench::train::{Event, Outcome, TrainConfig, Training};
 use safetensors::SafeTensors;
 
@@ -122,17 +122,12 @@ fn ctrl_c_then_resume_through_the_cli_is_bit_identical() {
     let file = cfg.join("run.toml");
     std::fs::write(&file, c.to_toml().unwrap()).unwrap();
     let whole = tmp("cli-whole");
-    let out = hee()
-        .args(["train", "--quiet", "--config"])
-        .arg(&file)
-        .arg("--out")
-        .arg(&whole)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        hee()
+            .args(["train", "--quiet", "--config"])
+            .arg(&file)
+            .arg("--out")
+            .arg(&whole),
     );
     let cut = tmp("cli-cut");
     let child = hee()
@@ -158,16 +153,7 @@ fn ctrl_c_then_resume_through_the_cli_is_bit_identical() {
         text.contains("interrupted"),
         "the run ended before the signal: {text}"
     );
-    let out = hee()
-        .args(["train", "--quiet", "--resume"])
-        .arg(&cut)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(hee().args(["train", "--quiet", "--resume"]).arg(&cut));
     assert_same_run(&whole, &cut);
     for d in [cfg, whole, cut] {
         let _ = std::fs::remove_dir_all(d);

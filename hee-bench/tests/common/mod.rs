@@ -25,3 +25,15 @@ pub fn one_line_error(out: &std::process::Output) -> String {
     );
     err
 }
+
+/// Runs `cmd`, asserts that it succeeded (showing its stderr otherwise) and
+/// returns its output.
+pub fn run_ok(cmd: &mut Command) -> std::process::Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
