@@ -11,7 +11,7 @@ use faer::reborrow::ReborrowMut;
 use faer::{MatMut, MatRef};
 use rand::Rng;
 
-use crate::energy::BaseEnergy;
+use crate::energy::{BaseEnergy, PreparedEnergy};
 use crate::error::{positive, HeeError, Result};
 use crate::model::HeeModel;
 use crate::quadrature;
@@ -162,7 +162,7 @@ impl APrime {
 /// names the interneurons' sub-step (its `layer` is filled in by the caller).
 /// [`LayerAPrime::Constant`] layers are left as they are.
 #[allow(clippy::too_many_arguments)]
-#[inline]
+#[inline(always)]
 pub(crate) fn refresh_layer<T: Real, R: Rng + ?Sized>(
     kind: LayerAPrime,
     energy: &BaseEnergy,
@@ -187,41 +187,119 @@ pub(crate) fn refresh_layer<T: Real, R: Rng + ?Sized>(
             }
         }
         LayerAPrime::Interneurons => {
-            let p = energy.prepare::<T>();
-            let z = crate::normal::Ziggurat::get();
             let noise = (T::of(2.0) * h_eps).sqrt();
-            let inv_k = T::one() / T::of(substeps as f64);
-            for ((a, &e), ep) in a_prime.iter_mut().zip(eta).zip(eps.iter_mut()) {
-                let mut v = *ep;
-                let mut sum = T::zero();
-                for _ in 0..substeps {
-                    v = v + h_eps * (e - p.dphi(v)) + noise * T::std_normal_with(z, rng);
-                    sum += v;
-                }
-                if !sum.is_finite() {
-                    // A non-finite η comes from the neurons (the caller names
-                    // their cause when `cause` is empty).
-                    let population = e.is_finite();
-                    return Err(HeeError::Diverged {
-                        step: 0,
-                        layer: 0,
-                        cause: if !population {
-                            String::new()
-                        } else {
-                            format!(
+            // One monomorphic loop per energy kind: no dispatch per element.
+            let ok = match energy.prepare::<T>() {
+                PreparedEnergy::Gaussian { inv_s2 } => interneuron_substeps(
+                    |v| v * inv_s2,
+                    eta,
+                    eps,
+                    a_prime,
+                    h_eps,
+                    noise,
+                    substeps,
+                    rng,
+                ),
+                PreparedEnergy::SmoothLaplace {
+                    inv_s2,
+                    lambda,
+                    delta2,
+                } => interneuron_substeps(
+                    |v| v * inv_s2 + lambda * v / (v * v + delta2).sqrt(),
+                    eta,
+                    eps,
+                    a_prime,
+                    h_eps,
+                    noise,
+                    substeps,
+                    rng,
+                ),
+                PreparedEnergy::StudentT { inv_s2, wnu1, nu } => interneuron_substeps(
+                    |v| v * inv_s2 + wnu1 * v / (nu + v * v),
+                    eta,
+                    eps,
+                    a_prime,
+                    h_eps,
+                    noise,
+                    substeps,
+                    rng,
+                ),
+            };
+            if let Some(e) = ok {
+                // A non-finite η comes from the neurons (the caller names
+                // their cause when `cause` is empty).
+                return Err(HeeError::Diverged {
+                    step: 0,
+                    layer: 0,
+                    cause: if !e.is_finite() {
+                        String::new()
+                    } else {
+                        format!(
                             "interneurons: sub-step dt/(K tau_eps) = {:.3e} is too long for this layer's energy (max curvature {:.3e}); raise substeps or tau_eps/tau",
                             h_eps.f64(),
                             energy.max_curvature()
                         )
-                        },
-                    });
-                }
-                *ep = v;
-                *a = sum * inv_k;
+                    },
+                });
             }
         }
     }
     Ok(())
+}
+
+/// Units advanced together by [`interneuron_substeps`]: their ε, running sums
+/// and noise live in stack arrays (L1, largely registers) for all K
+/// sub-steps, and each sub-step is one vectorisable pass over the block.
+const UNIT_BLOCK: usize = 64;
+
+/// K Euler–Maruyama sub-steps of the interneurons of one layer of one
+/// sample, ε ← ε + hε(η − φ′(ε)) + √(2hε) ξ, storing the sub-step average in
+/// `a_prime`. The noise of each block of units is drawn in bulk, sub-step by
+/// sub-step. Returns the η of the first unit whose population left the
+/// finite numbers (its ε and estimate are then left unwritten), if any.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn interneuron_substeps<T: Real, R: Rng + ?Sized>(
+    dphi: impl Fn(T) -> T,
+    eta: &[T],
+    eps: &mut [T],
+    a_prime: &mut [T],
+    h_eps: T,
+    noise: T,
+    substeps: usize,
+    rng: &mut R,
+) -> Option<T> {
+    let z = crate::normal::Ziggurat::get();
+    let inv_k = T::one() / T::of(substeps as f64);
+    let mut v = [T::zero(); UNIT_BLOCK];
+    let mut sum = [T::zero(); UNIT_BLOCK];
+    let mut xi = [T::zero(); UNIT_BLOCK];
+    for ((e, ep), ap) in eta
+        .chunks(UNIT_BLOCK)
+        .zip(eps.chunks_mut(UNIT_BLOCK))
+        .zip(a_prime.chunks_mut(UNIT_BLOCK))
+    {
+        let m = e.len();
+        let (v, sum, xi) = (&mut v[..m], &mut sum[..m], &mut xi[..m]);
+        v.copy_from_slice(ep);
+        sum.fill(T::zero());
+        for _ in 0..substeps {
+            T::fill_normals(z, rng, xi);
+            for i in 0..m {
+                let vi = v[i] + h_eps * (e[i] - dphi(v[i])) + noise * xi[i];
+                v[i] = vi;
+                sum[i] += vi;
+            }
+        }
+        if let Some(i) = sum.iter().position(|s| !s.is_finite()) {
+            return Some(e[i]);
+        }
+        ep.copy_from_slice(v);
+        for (a, &s) in ap.iter_mut().zip(sum.iter()) {
+            *a = s * inv_k;
+        }
+    }
+    None
 }
 
 /// Stand-alone interneuron population: runs `n_steps` neuron steps of the
@@ -279,33 +357,38 @@ pub(crate) fn refresh_all<T: Real, R: Rng>(
     substeps: usize,
     rngs: &mut [R],
 ) -> Result<()> {
-    for (j, rng) in rngs.iter_mut().enumerate() {
-        let eta_j = col(eta, j);
-        let eps_j = col_mut(eps.rb_mut(), j);
-        let ap_j = col_mut(a_prime.rb_mut(), j);
-        for (l, &kind) in kinds.iter().enumerate() {
-            let r = model.offset(l)..model.offset(l + 1);
-            refresh_layer(
-                kind,
-                model.energy(l),
-                &eta_j[r.clone()],
-                &mut eps_j[r.clone()],
-                &mut ap_j[r],
-                h_eps,
-                substeps,
-                rng,
-            )
-            .map_err(|e| match e {
-                HeeError::Diverged { step, cause, .. } => HeeError::Diverged {
-                    step,
-                    layer: l,
-                    cause,
-                },
-                other => other,
-            })?;
-        }
-    }
-    Ok(())
+    crate::simd::dispatch(
+        #[inline(always)]
+        move || {
+            for (j, rng) in rngs.iter_mut().enumerate() {
+                let eta_j = col(eta, j);
+                let eps_j = col_mut(eps.rb_mut(), j);
+                let ap_j = col_mut(a_prime.rb_mut(), j);
+                for (l, &kind) in kinds.iter().enumerate() {
+                    let r = model.offset(l)..model.offset(l + 1);
+                    refresh_layer(
+                        kind,
+                        model.energy(l),
+                        &eta_j[r.clone()],
+                        &mut eps_j[r.clone()],
+                        &mut ap_j[r],
+                        h_eps,
+                        substeps,
+                        rng,
+                    )
+                    .map_err(|e| match e {
+                        HeeError::Diverged { step, cause, .. } => HeeError::Diverged {
+                            step,
+                            layer: l,
+                            cause,
+                        },
+                        other => other,
+                    })?;
+                }
+            }
+            Ok(())
+        },
+    )
 }
 
 /// Column j of a column-contiguous view as a slice.

@@ -11,7 +11,7 @@ use faer::Mat;
 
 use crate::aprime::{APrime, LayerAPrime};
 use crate::dynamics::{
-    check_step_sizes_for, clamp_data, resync_after_update, Chains, Dynamics, SamplerState,
+    check_step_sizes_for, clamp_data, refresh_top_a_prime, Chains, Dynamics, SamplerState, StepInfo,
 };
 use crate::energy::{BaseEnergy, MAX_ENERGY_PARAMS};
 use crate::error::{non_negative, HeeError, Result};
@@ -95,6 +95,9 @@ pub fn local_gradients<T: Real>(
         scratch.fx.as_ref(),
         scratch.diff.as_mut(),
         &mut scratch.grads,
+        // The whole batch in one product: faer splits it over the threads
+        // (its result does not depend on their number; tested).
+        faer::Par::rayon(0),
     );
     if learn_energy {
         let kinds = a_prime.resolve(model)?;
@@ -171,7 +174,10 @@ pub fn apply_gradients<T: Real>(
     }
     // Validate first so that a failure leaves the model untouched.
     for (l, w) in grads.weights.iter().enumerate() {
-        crate::model::check_finite(&format!("grad W[{l}]"), w.as_ref())?;
+        // The name is only formatted for the error (no allocation per step).
+        if !crate::model::all_finite(w.as_ref()) {
+            crate::model::check_finite(&format!("grad W[{l}]"), w.as_ref())?;
+        }
     }
     for (l, b) in grads.biases.iter().enumerate() {
         if let Some(v) = b.iter().find(|v| !v.is_finite()) {
@@ -183,23 +189,80 @@ pub fn apply_gradients<T: Real>(
             });
         }
     }
-    let new_energies = proposed_energies(model, grads, rates)?;
+    // Energies change only when their rate is on (and only then is a list
+    // of them built: the learning step allocates nothing otherwise).
+    let new_energies = if rates.lr_energy > 0.0 {
+        Some(proposed_energies(model, grads, rates)?)
+    } else {
+        None
+    };
     let (lw, lb) = (T::of(rates.lr_weights), T::of(rates.lr_biases));
     for (l, g) in grads.weights.iter().enumerate() {
-        let mut w = model.weight_mut(l);
-        for j in 0..g.ncols() {
-            for i in 0..g.nrows() {
-                w[(i, j)] += lw * g[(i, j)];
-            }
-        }
+        // W += rate·G in place, one vectorised pass per column.
+        faer::zip!(model.weight_mut(l), g.as_ref()).for_each(|faer::unzip!(w, g)| *w += lw * *g);
     }
     for (l, g) in grads.biases.iter().enumerate() {
         for (b, &v) in model.bias_mut(l).iter_mut().zip(g) {
             *b += lb * v;
         }
     }
-    for (l, e) in new_energies.into_iter().enumerate() {
+    for (l, e) in new_energies.into_iter().flatten().enumerate() {
         model.set_energy(l, e)?;
+    }
+    Ok(())
+}
+
+/// One step of inference and learning together (spec §5): a neuron step,
+/// then one application of the local rule from the new state (x and its A′
+/// estimate). Returns the neuron step's diagnostics.
+///
+/// The next neuron step's drift reads η and A′ as this step left them,
+/// computed with the weights before the update — one step of synaptic
+/// delay, a change of O(rate) in η — and then computes η(x) with the new
+/// weights at its end, as every step does. Recomputing η right after the
+/// update instead would repeat that product once per step (a quarter of the
+/// step's matrix work); [`resync_after_update`](crate::dynamics::resync_after_update) does it for a caller who
+/// needs the state exactly consistent with the new parameters. The top
+/// layer's exact A′_L(b_L) is refreshed at once (it costs one value per
+/// unit).
+///
+/// When energy parameters learn, the proposed update is checked against the
+/// kernel's step sizes before it is applied (see [`train_minibatch`]).
+pub fn learning_step<T: Real, D: Dynamics<T> + ?Sized>(
+    model: &mut HeeModel<T>,
+    dynamics: &D,
+    chains: &mut Chains<T>,
+    scratch: &mut LearningScratch<T>,
+    rates: &LocalLearning,
+) -> Result<StepInfo> {
+    check_scratch(model, chains, scratch)?;
+    let info = dynamics.step(model, chains)?;
+    let cfg = dynamics.config();
+    let learn_energy = rates.lr_energy > 0.0;
+    local_gradients(model, &chains.state, &cfg.a_prime, learn_energy, scratch)?;
+    if learn_energy {
+        check_step_sizes_for(model, proposed_energies(model, &scratch.grads, rates)?, cfg)?;
+    }
+    apply_gradients(model, &scratch.grads, rates)?;
+    refresh_top_a_prime(model, &mut chains.state)?;
+    Ok(info)
+}
+
+fn check_scratch<T: Real>(
+    model: &HeeModel<T>,
+    chains: &Chains<T>,
+    scratch: &LearningScratch<T>,
+) -> Result<()> {
+    if scratch.fx.ncols() != chains.batch() || scratch.fx.nrows() != model.total_size() {
+        return Err(HeeError::DimensionMismatch {
+            field: "learning scratch".into(),
+            expected: format!("{} samples of {} units", chains.batch(), model.total_size()),
+            got: format!(
+                "{} samples of {} units",
+                scratch.fx.ncols(),
+                scratch.fx.nrows()
+            ),
+        });
     }
     Ok(())
 }
@@ -243,17 +306,7 @@ pub fn train_minibatch<T: Real, D: Dynamics<T> + ?Sized>(
     rates: &LocalLearning,
 ) -> Result<MinibatchInfo> {
     rates.validate()?;
-    if scratch.fx.ncols() != chains.batch() || scratch.fx.nrows() != model.total_size() {
-        return Err(HeeError::DimensionMismatch {
-            field: "learning scratch".into(),
-            expected: format!("{} samples of {} units", chains.batch(), model.total_size()),
-            got: format!(
-                "{} samples of {} units",
-                scratch.fx.ncols(),
-                scratch.fx.nrows()
-            ),
-        });
-    }
+    check_scratch(model, chains, scratch)?;
     clamp_data(dynamics, model, chains, data)?;
     let mut info = MinibatchInfo {
         mean_sq_grad: 0.0,
@@ -262,21 +315,8 @@ pub fn train_minibatch<T: Real, D: Dynamics<T> + ?Sized>(
     for _ in 0..schedule.warmup_steps {
         info.mean_sq_grad = dynamics.step(model, chains)?.mean_sq_grad;
     }
-    let cfg = *dynamics.config();
-    let learn_energy = rates.lr_energy > 0.0;
     for _ in 0..schedule.learning_steps {
-        info.mean_sq_grad = dynamics.step(model, chains)?.mean_sq_grad;
-        local_gradients(model, &chains.state, &cfg.a_prime, learn_energy, scratch)?;
-        if learn_energy {
-            check_step_sizes_for(
-                model,
-                proposed_energies(model, &scratch.grads, rates)?,
-                &cfg,
-            )?;
-        }
-        apply_gradients(model, &scratch.grads, rates)?;
-        // η and the exact A′ estimates follow the new parameters at once.
-        resync_after_update(dynamics, model, chains)?;
+        info.mean_sq_grad = learning_step(model, dynamics, chains, scratch, rates)?.mean_sq_grad;
     }
     info.weight_grad_sq = scratch
         .grads

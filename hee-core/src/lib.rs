@@ -25,6 +25,7 @@ pub mod nonlinearity;
 pub mod normal;
 pub mod quadrature;
 pub mod scalar;
+pub mod simd;
 
 /// The matrix library of the public API (`MatRef`, `Mat`), re-exported so
 /// that users need no faer dependency of their own.

@@ -14,6 +14,7 @@ use faer::linalg::matmul::matmul;
 use faer::reborrow::{Reborrow, ReborrowMut};
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rand::Rng;
+use rayon::prelude::*;
 
 use crate::energy::{BaseEnergy, MAX_ENERGY_PARAMS};
 use crate::error::{HeeError, Result};
@@ -339,6 +340,7 @@ impl<T: Real> HeeModel<T> {
             fx.as_ref(),
             diff.as_mut(),
             &mut out,
+            Par::rayon(0),
         );
         Ok(out)
     }
@@ -372,7 +374,7 @@ impl<T: Real> HeeModel<T> {
                     above
                 } else {
                     let mut fa = self.layer_of_mut(fx.rb_mut(), l + 1);
-                    zip_map(fa.rb_mut(), above, |v| f.f(v));
+                    map_f(f, fa.rb_mut(), above);
                     self.layer_of(fx.rb(), l + 1)
                 };
                 matmul(
@@ -398,11 +400,7 @@ impl<T: Real> HeeModel<T> {
             return;
         }
         for l in 1..=self.top() {
-            zip_map(
-                self.layer_of_mut(fx.rb_mut(), l),
-                self.layer_of(x, l),
-                |v| f.f(v),
-            );
+            map_f(f, self.layer_of_mut(fx.rb_mut(), l), self.layer_of(x, l));
         }
     }
 
@@ -464,7 +462,7 @@ impl<T: Real> HeeModel<T> {
                     T::one(),
                     Par::Seq,
                 );
-                zip_apply2(gk, xk, tk.rb(), |g, xv, t| *g -= f.df(xv) * t);
+                sub_df_times(f, gk, xk, tk.rb());
             }
         }
     }
@@ -507,18 +505,25 @@ impl<T: Real> HeeModel<T> {
         let mut fx = Mat::<T>::zeros(x.nrows(), b);
         let mut eta = Mat::<T>::zeros(x.nrows(), b);
         self.natural_params_unchecked(x, fx.as_mut(), eta.as_mut());
-        let mut u = vec![0.0; b];
-        for l in 0..self.n_layers() {
-            let e = self.layers[l].energy;
-            let (xl, el) = (self.layer_of(x, l), self.layer_of(eta.as_ref(), l));
-            for (j, uj) in u.iter_mut().enumerate() {
-                for i in 0..xl.nrows() {
-                    let (xv, ev) = (xl[(i, j)].f64(), el[(i, j)].f64());
-                    *uj += e.phi(xv) - ev * xv + quadrature::moments(&e, ev)?.log_normaliser;
+        // One sample per task (a quadrature per non-gaussian unit is the
+        // cost); each sample's sum runs in the same order whatever the
+        // threads.
+        let eta = eta.as_ref();
+        (0..b)
+            .into_par_iter()
+            .map(|j| {
+                let mut uj = 0.0;
+                for l in 0..self.n_layers() {
+                    let e = self.layers[l].energy;
+                    let (xl, el) = (self.layer_of(x, l), self.layer_of(eta, l));
+                    for i in 0..xl.nrows() {
+                        let (xv, ev) = (xl[(i, j)].f64(), el[(i, j)].f64());
+                        uj += e.phi(xv) - ev * xv + quadrature::moments(&e, ev)?.log_normaliser;
+                    }
                 }
-            }
-        }
-        Ok(u)
+                Ok(uj)
+            })
+            .collect()
     }
 
     /// Ascent direction of log p for W and b, averaged over the samples:
@@ -534,17 +539,32 @@ impl<T: Real> HeeModel<T> {
         fx: MatRef<'_, T>,
         mut diff: MatMut<'_, T>,
         out: &mut ParamGrads<T>,
+        par: Par,
     ) {
         let n = T::of(x.ncols() as f64);
         zip_map2(diff.rb_mut(), x, a_prime, |a, b| a - b);
         for l in 0..=self.top() {
             let dl = self.layer_of(diff.rb(), l);
-            for (i, b) in out.biases[l].iter_mut().enumerate() {
-                let mut s = T::zero();
-                for j in 0..dl.ncols() {
-                    s += dl[(i, j)];
+            // Σ_j d_ij column by column (each sum still runs over j in
+            // order), so the reads follow memory.
+            let b = &mut out.biases[l];
+            b.fill(T::zero());
+            for j in 0..dl.ncols() {
+                match contiguous(dl, j) {
+                    Some(c) => {
+                        for (b, &v) in b.iter_mut().zip(c) {
+                            *b += v;
+                        }
+                    }
+                    None => {
+                        for (i, b) in b.iter_mut().enumerate() {
+                            *b += dl[(i, j)];
+                        }
+                    }
                 }
-                *b = s / n;
+            }
+            for b in b.iter_mut() {
+                *b /= n;
             }
             if l < self.top() {
                 let above = if self.nonlinearity.is_identity() {
@@ -552,14 +572,26 @@ impl<T: Real> HeeModel<T> {
                 } else {
                     self.layer_of(fx, l + 1)
                 };
-                matmul(
-                    out.weights[l].as_mut(),
-                    Accum::Replace,
-                    dl,
-                    above.transpose(),
-                    T::one() / n,
-                    Par::Seq,
-                );
+                let scale = T::one() / n;
+                match par {
+                    Par::Seq => matmul(
+                        out.weights[l].as_mut(),
+                        Accum::Replace,
+                        dl,
+                        above.transpose(),
+                        scale,
+                        Par::Seq,
+                    ),
+                    // Fixed blocks of ΔW's columns, one product each: the
+                    // threads share the work without faer's parallel path
+                    // (which allocates), and the result depends on the
+                    // block size only, never on the number of threads.
+                    _ => out.weights[l]
+                        .as_mut()
+                        .par_col_chunks_mut(WEIGHT_GRAD_BLOCK)
+                        .zip(above.transpose().par_col_chunks(WEIGHT_GRAD_BLOCK))
+                        .for_each(|(o, a)| matmul(o, Accum::Replace, dl, a, scale, Par::Seq)),
+                }
             }
         }
     }
@@ -665,6 +697,13 @@ pub enum EnergyReference<'a, T> {
 
 /// Checks every entry of a matrix for finiteness.
 pub fn check_finite<T: Real>(field: &str, m: MatRef<'_, T>) -> Result<()> {
+    // Fast path: a vectorisable scan of contiguous columns; the slow loop
+    // below only runs to locate an offender (or on strided views).
+    let clean = (0..m.ncols())
+        .all(|j| contiguous(m, j).is_some_and(|c| c.iter().fold(true, |ok, v| ok & v.is_finite())));
+    if clean {
+        return Ok(());
+    }
     for j in 0..m.ncols() {
         for i in 0..m.nrows() {
             let v = m[(i, j)];
@@ -681,14 +720,35 @@ pub fn check_finite<T: Real>(field: &str, m: MatRef<'_, T>) -> Result<()> {
     Ok(())
 }
 
+/// Columns of ΔW per parallel task of the weight-gradient product.
+const WEIGHT_GRAD_BLOCK: usize = 32;
+
+/// True when every entry is finite: a vectorisable scan of contiguous
+/// columns (strided views take the indexed loop).
+pub(crate) fn all_finite<T: Real>(m: MatRef<'_, T>) -> bool {
+    (0..m.ncols()).all(|j| match contiguous(m, j) {
+        Some(c) => c.iter().fold(true, |ok, v| ok & v.is_finite()),
+        None => (0..m.nrows()).all(|i| m[(i, j)].is_finite()),
+    })
+}
+
 // Element-wise helpers over unit-major views (columns are contiguous in every
 // buffer this crate allocates; faer's indexing keeps them correct otherwise).
 
 #[inline]
 pub(crate) fn zip_map<T: Real>(mut out: MatMut<'_, T>, a: MatRef<'_, T>, f: impl Fn(T) -> T) {
     for j in 0..out.ncols() {
-        for i in 0..out.nrows() {
-            out[(i, j)] = f(a[(i, j)]);
+        match (contiguous_mut(out.rb_mut(), j), contiguous(a, j)) {
+            (Some(o), Some(a)) => {
+                for (o, &a) in o.iter_mut().zip(a) {
+                    *o = f(a);
+                }
+            }
+            _ => {
+                for i in 0..out.nrows() {
+                    out[(i, j)] = f(a[(i, j)]);
+                }
+            }
         }
     }
 }
@@ -701,8 +761,21 @@ pub(crate) fn zip_map2<T: Real>(
     f: impl Fn(T, T) -> T,
 ) {
     for j in 0..out.ncols() {
-        for i in 0..out.nrows() {
-            out[(i, j)] = f(a[(i, j)], b[(i, j)]);
+        match (
+            contiguous_mut(out.rb_mut(), j),
+            contiguous(a, j),
+            contiguous(b, j),
+        ) {
+            (Some(o), Some(a), Some(b)) => {
+                for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
+                    *o = f(a, b);
+                }
+            }
+            _ => {
+                for i in 0..out.nrows() {
+                    out[(i, j)] = f(a[(i, j)], b[(i, j)]);
+                }
+            }
         }
     }
 }
@@ -715,8 +788,60 @@ pub(crate) fn zip_apply2<T: Real>(
     f: impl Fn(&mut T, T, T),
 ) {
     for j in 0..out.ncols() {
-        for i in 0..out.nrows() {
-            f(&mut out[(i, j)], a[(i, j)], b[(i, j)]);
+        match (
+            contiguous_mut(out.rb_mut(), j),
+            contiguous(a, j),
+            contiguous(b, j),
+        ) {
+            (Some(o), Some(a), Some(b)) => {
+                for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
+                    f(o, a, b);
+                }
+            }
+            _ => {
+                for i in 0..out.nrows() {
+                    f(&mut out[(i, j)], a[(i, j)], b[(i, j)]);
+                }
+            }
+        }
+    }
+}
+
+/// Column j as a slice when its rows are contiguous (every internal buffer):
+/// slice loops vectorise, indexed ones with bounds checks do not.
+#[inline(always)]
+fn contiguous<T>(m: MatRef<'_, T>, j: usize) -> Option<&[T]> {
+    m.col(j).try_as_col_major().map(|c| c.as_slice())
+}
+
+#[inline(always)]
+fn contiguous_mut<T>(m: MatMut<'_, T>, j: usize) -> Option<&mut [T]> {
+    m.col_mut(j)
+        .try_as_col_major_mut()
+        .map(|c| c.as_slice_mut())
+}
+
+/// out = f(a) element-wise, one monomorphic loop per nonlinearity.
+#[inline]
+pub(crate) fn map_f<T: Real>(f: Nonlinearity, out: MatMut<'_, T>, a: MatRef<'_, T>) {
+    match f {
+        Nonlinearity::Identity => zip_map(out, a, |v| v),
+        Nonlinearity::Tanh => zip_map(out, a, |v| v.tanh_fast()),
+        Nonlinearity::Softplus => zip_map(out, a, |v| Nonlinearity::Softplus.f(v)),
+    }
+}
+
+/// g −= f′(x) ⊙ t element-wise, one monomorphic loop per nonlinearity.
+#[inline]
+fn sub_df_times<T: Real>(f: Nonlinearity, g: MatMut<'_, T>, x: MatRef<'_, T>, t: MatRef<'_, T>) {
+    match f {
+        Nonlinearity::Identity => zip_apply2(g, x, t, |g, _, t| *g -= t),
+        Nonlinearity::Tanh => zip_apply2(g, x, t, |g, xv, t| {
+            let th = xv.tanh_fast();
+            *g -= (T::one() - th * th) * t
+        }),
+        Nonlinearity::Softplus => {
+            zip_apply2(g, x, t, |g, xv, t| *g -= Nonlinearity::Softplus.df(xv) * t)
         }
     }
 }

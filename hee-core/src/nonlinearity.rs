@@ -15,12 +15,12 @@ pub enum Nonlinearity {
 }
 
 impl Nonlinearity {
-    /// f(x).
+    /// f(x) (tanh: [`Real::tanh_fast`]).
     #[inline(always)]
     pub fn f<T: Real>(self, x: T) -> T {
         match self {
             Nonlinearity::Identity => x,
-            Nonlinearity::Tanh => x.tanh(),
+            Nonlinearity::Tanh => x.tanh_fast(),
             // Stable for large |x|: max(x, 0) + log1p(e^{-|x|}).
             Nonlinearity::Softplus => x.max(T::zero()) + (-x.abs()).exp().ln_1p(),
         }
@@ -32,7 +32,7 @@ impl Nonlinearity {
         match self {
             Nonlinearity::Identity => T::one(),
             Nonlinearity::Tanh => {
-                let t = x.tanh();
+                let t = x.tanh_fast();
                 T::one() - t * t
             }
             Nonlinearity::Softplus => T::one() / (T::one() + (-x).exp()),

@@ -25,6 +25,13 @@ pub trait Real:
     /// One standard normal draw with the f32 ziggurat tables at hand (hot
     /// loops fetch them once); f64 ignores them.
     fn std_normal_with<R: Rng + ?Sized>(z: &crate::normal::Ziggurat, rng: &mut R) -> Self;
+    /// tanh x for the hot loops: f32 uses a vectorisable rational
+    /// approximation ([`tanh_f32`], max error 4.7e-7, a few f32 ulps near
+    /// ±1); f64 (the reference precision) uses libm.
+    fn tanh_fast(self) -> Self;
+    /// Fills `out` with standard normal draws (f32: the ziggurat's bulk
+    /// [`fill`](crate::normal::Ziggurat::fill); f64: one draw at a time).
+    fn fill_normals<R: Rng + ?Sized>(z: &crate::normal::Ziggurat, rng: &mut R, out: &mut [Self]);
     /// Type name for reports.
     const NAME: &'static str;
 }
@@ -47,6 +54,14 @@ impl Real for f32 {
     fn std_normal_with<R: Rng + ?Sized>(z: &crate::normal::Ziggurat, rng: &mut R) -> Self {
         z.sample(rng)
     }
+    #[inline(always)]
+    fn tanh_fast(self) -> f32 {
+        tanh_f32(self)
+    }
+    #[inline(always)]
+    fn fill_normals<R: Rng + ?Sized>(z: &crate::normal::Ziggurat, rng: &mut R, out: &mut [f32]) {
+        z.fill_inline(rng, out)
+    }
     const NAME: &'static str = "f32";
 }
 
@@ -67,5 +82,82 @@ impl Real for f64 {
     fn std_normal_with<R: Rng + ?Sized>(_: &crate::normal::Ziggurat, rng: &mut R) -> Self {
         <StandardNormal as Distribution<f64>>::sample(&StandardNormal, rng)
     }
+    #[inline(always)]
+    fn tanh_fast(self) -> f64 {
+        self.tanh()
+    }
+    #[inline(always)]
+    fn fill_normals<R: Rng + ?Sized>(_: &crate::normal::Ziggurat, rng: &mut R, out: &mut [f64]) {
+        for o in out {
+            *o = <StandardNormal as Distribution<f64>>::sample(&StandardNormal, rng);
+        }
+    }
     const NAME: &'static str = "f64";
+}
+
+/// tanh x in f32 without a libm call: the odd 13/6 rational minimax
+/// approximation of Eigen's `generic_fast_tanh_float` on [−7.905, 7.905]
+/// (the input is clamped there; tanh(7.905) is within 3e-7 of 1), and x
+/// itself below 4e-4. Only multiplications, additions and one division, so
+/// a loop of it vectorises and its value is the same on every IEEE machine
+/// (Rust does not contract a·b + c into an FMA). Measured maximum error
+/// against f64 tanh over [−10, 10]: 4.7e-7 absolute (8 f32 ulps, near ±1);
+/// tested in this module.
+#[inline(always)]
+pub fn tanh_f32(x: f32) -> f32 {
+    const CLAMP: f32 = 7.905_311;
+    const TINY: f32 = 0.0004;
+    const A1: f32 = 4.893_524_6e-3;
+    const A3: f32 = 6.372_619_3e-4;
+    const A5: f32 = 1.485_722_4e-5;
+    const A7: f32 = 5.122_297e-8;
+    const A9: f32 = -8.604_672e-11;
+    const A11: f32 = 2.000_188e-13;
+    const A13: f32 = -2.760_768_5e-16;
+    const B0: f32 = 4.893_525e-3;
+    const B2: f32 = 2.268_434_6e-3;
+    const B4: f32 = 1.185_347_1e-4;
+    const B6: f32 = 1.198_258_4e-6;
+    let xc = x.clamp(-CLAMP, CLAMP);
+    let x2 = xc * xc;
+    let mut p = x2 * A13 + A11;
+    p = p * x2 + A9;
+    p = p * x2 + A7;
+    p = p * x2 + A5;
+    p = p * x2 + A3;
+    p = p * x2 + A1;
+    p *= xc;
+    let mut q = x2 * B6 + B4;
+    q = q * x2 + B2;
+    q = q * x2 + B0;
+    let r = p / q;
+    if x.abs() < TINY {
+        x
+    } else {
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tanh_f32;
+
+    /// Every f32 on a fine grid of [−12, 12], plus the specials: the error
+    /// bound quoted in the documentation, oddness and saturation.
+    #[test]
+    fn tanh_f32_matches_f64_tanh() {
+        let n = 2_000_000;
+        let mut worst = 0f64;
+        for k in 0..=n {
+            let x = (-12.0 + 24.0 * k as f64 / n as f64) as f32;
+            let err = (tanh_f32(x) as f64 - (x as f64).tanh()).abs();
+            worst = worst.max(err);
+            assert_eq!(tanh_f32(-x), -tanh_f32(x), "odd at {x}");
+        }
+        assert!(worst < 5e-7, "max error {worst:e}");
+        assert_eq!(tanh_f32(0.0), 0.0);
+        assert!((tanh_f32(1e-5) - 1e-5).abs() < 1e-12);
+        assert!(tanh_f32(1e6) <= 1.0 && tanh_f32(1e6) > 0.999_999);
+        assert!(tanh_f32(f32::NAN).is_nan());
+    }
 }

@@ -135,3 +135,86 @@ fn resumed_chains_continue_bit_for_bit() {
     )
     .is_err());
 }
+
+/// Inference with learning at the size of the throughput benchmark
+/// (784-256-64, batch 128: large enough that faer splits the whole-batch
+/// weight-gradient product over the threads): the weights, biases and state
+/// after 12 learning steps, as bits.
+fn learning_run(threads: usize) -> Vec<u32> {
+    use hee_core::learning::{learning_step, LearningScratch, LocalLearning};
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        let specs: Vec<LayerSpec> = [784, 256, 64]
+            .iter()
+            .map(|&size| LayerSpec {
+                size,
+                energy: BaseEnergy::gaussian(1.0),
+            })
+            .collect();
+        let mut m = HeeModel::<f32>::new(&specs, Nonlinearity::Tanh).unwrap();
+        m.randomize_weights(&mut rand_chacha::ChaCha8Rng::seed_from_u64(3), 0.5);
+        let mut c = NeuralConfig::new(0.01, 1.0);
+        c.a_prime = APrime::Interneurons(InterneuronConfig {
+            substeps: 4,
+            ..InterneuronConfig::default()
+        });
+        let k = Langevin::new(c).unwrap();
+        let b = 128;
+        let data = Mat::<f32>::from_fn(b, 784, |r, j| ((r * 7 + j * 3) % 11) as f32 * 0.1 - 0.5);
+        let mut chains = k.init(&m, Some(data.as_ref()), None, b, 9).unwrap();
+        let mut scratch = LearningScratch::new(&m, b);
+        let rates = LocalLearning {
+            lr_weights: 0.05,
+            lr_biases: 0.05,
+            lr_energy: 0.0,
+        };
+        for _ in 0..12 {
+            learning_step(&mut m, &k, &mut chains, &mut scratch, &rates).unwrap();
+        }
+        let mut out = Vec::new();
+        for l in 0..2 {
+            let w = m.weight(l);
+            for j in 0..w.ncols() {
+                for i in 0..w.nrows() {
+                    out.push(w[(i, j)].to_bits());
+                }
+            }
+        }
+        for l in 0..3 {
+            out.extend(m.bias(l).iter().map(|v| v.to_bits()));
+        }
+        let x = chains.state.x();
+        for r in 0..b {
+            for i in 0..m.total_size() {
+                out.push(x[(r, i)].to_bits());
+            }
+        }
+        out
+    })
+}
+
+#[test]
+fn learning_bit_identical_across_thread_counts() {
+    assert_eq!(learning_run(1), learning_run(2));
+}
+
+/// The element-wise kernels give the same bits on the baseline path as on
+/// the widest vector extension of this machine (hee_core::simd).
+#[test]
+fn vector_paths_bit_identical_to_baseline() {
+    let wide = (run(42, 2), learning_run(2));
+    hee_core::simd::force_baseline(true);
+    assert_eq!(hee_core::simd::extension(), "baseline");
+    let base = (run(42, 2), learning_run(2));
+    hee_core::simd::force_baseline(false);
+    eprintln!("vector extension: {}", hee_core::simd::extension());
+    assert!(wide
+        .0
+        .iter()
+        .zip(&base.0)
+        .all(|(a, b)| a.to_bits() == b.to_bits()));
+    assert_eq!(wide.1, base.1);
+}

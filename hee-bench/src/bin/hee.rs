@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use hee_bench::experiments::{defaults, receptive_fields, sampler_check, speedup, RunOptions};
+use hee_bench::experiments::{
+    defaults, receptive_fields, sampler_check, speedup, throughput, RunOptions,
+};
 use hee_bench::CliError;
 
 #[derive(Parser, Debug)]
@@ -52,6 +54,11 @@ enum Command {
         /// instead of the vendored ones.
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
+        /// receptive-fields: train from this many consecutive seeds, starting
+        /// at --seed (the first is the headline run; the others check that
+        /// learning is stable).
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        seeds: usize,
     },
 }
 
@@ -101,6 +108,9 @@ enum Experiment {
     /// V1-like receptive fields from natural images: a sparse first layer
     /// against a gaussian control.
     ReceptiveFields,
+    /// Step time against the same run's matrix-product floor, 1 and 2
+    /// threads, inference and learning.
+    Throughput,
 }
 
 impl Experiment {
@@ -110,6 +120,7 @@ impl Experiment {
             Experiment::Speedup => "speedup",
             Experiment::Defaults => "defaults",
             Experiment::ReceptiveFields => "receptive-fields",
+            Experiment::Throughput => "throughput",
         }
     }
 }
@@ -251,7 +262,16 @@ fn run(cli: Cli) -> Result<(), CliError> {
             out,
             seed,
             data_dir,
+            seeds,
         } => {
+            if !matches!(experiment, Experiment::ReceptiveFields)
+                && (data_dir.is_some() || seeds != 1)
+            {
+                return Err(CliError::Usage(format!(
+                    "--data-dir and --seeds apply to receptive-fields only, not {}",
+                    experiment.dir_name()
+                )));
+            }
             let out = out.unwrap_or_else(|| PathBuf::from("results").join(experiment.dir_name()));
             // Fail before the work if the results cannot be written.
             hee_eval::report::prepare_dir(&out)?;
@@ -270,8 +290,13 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     let r = defaults::run(&opts, &mut progress)?;
                     defaults::write(&opts, &r)?
                 }
+                Experiment::Throughput => {
+                    let r = throughput::run(&opts, &mut progress)?;
+                    throughput::write(&opts, &r)?
+                }
                 Experiment::ReceptiveFields => {
-                    let r = receptive_fields::run(&opts, data_dir.as_deref(), &mut progress)?;
+                    let r =
+                        receptive_fields::run(&opts, data_dir.as_deref(), seeds, &mut progress)?;
                     receptive_fields::write(&opts, &r)?
                 }
             };

@@ -5,6 +5,7 @@ pub mod linear;
 pub mod receptive_fields;
 pub mod sampler_check;
 pub mod speedup;
+pub mod throughput;
 
 use std::path::PathBuf;
 

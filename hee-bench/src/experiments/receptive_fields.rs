@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use hee_eval::plot::write_field_grid;
+use hee_eval::plot::{write_field_grid, Axes, Figure, LineKind, Panel, Series};
 use hee_eval::receptive_fields::{
     fit_gabor, fraction_gabor, orientation_bins, pooling, GaborFit, Pooling,
 };
@@ -41,12 +41,29 @@ pub struct ModelResult {
     pub minutes: f64,
 }
 
-/// Everything the experiment measured.
+/// Both models trained from one seed.
+#[derive(Debug, Clone)]
+pub struct SeedResult {
+    pub seed: u64,
+    pub models: Vec<ModelResult>,
+}
+
+/// Everything the experiment measured: one entry per seed, the first being
+/// the headline run (fields, Gabor fits, pooling).
 #[derive(Debug, Clone)]
 pub struct ReceptiveFields {
     pub patch: usize,
-    pub seed: u64,
-    pub models: Vec<ModelResult>,
+    pub seeds: Vec<SeedResult>,
+}
+
+/// Run folder of `model` trained from the `index`-th seed: `run-<model>` for
+/// the headline seed, `run-<model>-seed-<seed>` for the others.
+pub fn run_dir(out: &Path, model: &str, index: usize, seed: u64) -> PathBuf {
+    if index == 0 {
+        out.join(format!("run-{model}"))
+    } else {
+        out.join(format!("run-{model}-seed-{seed}"))
+    }
 }
 
 /// The training configuration of `model` (`sparse` or `gaussian`).
@@ -54,7 +71,7 @@ pub fn config(model: &str, quick: bool, seed: u64, data_dir: Option<&Path>) -> T
     let patch = 12;
     let mut c = TrainConfig {
         seed,
-        epochs: if quick { 3 } else { 30 },
+        epochs: if quick { 3 } else { 60 },
         ..TrainConfig::default()
     };
     c.data.spec = "natural".into();
@@ -82,6 +99,8 @@ pub fn config(model: &str, quick: bool, seed: u64, data_dir: Option<&Path>) -> T
     // interneurons' K = 20 of the defaults).
     c.dynamics.dt = 0.01;
     c.learning.batch = 100;
+    // Two equal chunks of the batch, one per core.
+    c.dynamics.chunk = 50;
     c.learning.warmup_steps = 10;
     c.learning.learning_steps = 10;
     c.learning.lr_weights = 0.05;
@@ -128,46 +147,53 @@ pub fn analyse(t: &Training, model: &'static str, minutes: f64) -> Result<ModelR
     })
 }
 
-/// Trains and analyses both models.
+/// Trains and analyses both models from `seeds` consecutive seeds, starting
+/// at `opts.seed` (one seed: the headline experiment; three: the stability
+/// check of the README).
 pub fn run(
     opts: &RunOptions,
     data_dir: Option<&Path>,
+    seeds: usize,
     progress: &mut dyn FnMut(&str),
 ) -> Result<ReceptiveFields, CliError> {
+    if seeds == 0 {
+        return Err(CliError::Usage("--seeds: must be at least 1".into()));
+    }
     prepare_dir(&opts.out)?;
-    let mut models = Vec::new();
     let never = AtomicBool::new(false);
     let mut patch = 0;
-    for name in MODELS {
-        let cfg = config(name, opts.quick, opts.seed, data_dir);
-        patch = cfg.data.patch;
-        let dir = opts.out.join(format!("run-{name}"));
-        // A fresh run each time: an earlier run folder is replaced.
-        let _ = std::fs::remove_dir_all(&dir);
-        let t0 = Instant::now();
-        let mut t = Training::start(cfg, &dir)?;
-        t.run(&never, &mut |e| {
-            if let crate::train::Event::Epoch(r) = e {
-                progress(&format!(
-                    "receptive-fields: {name:<8} epoch {:>3}: recon {:.4}, |dU/dx|^2 {:.3}, {:.0} s",
-                    r.epoch, r.recon_error, r.mean_sq_grad, r.seconds
-                ));
-            }
-        })?;
-        let minutes = t0.elapsed().as_secs_f64() / 60.0;
-        let r = analyse(&t, name, minutes)?;
-        progress(&format!(
-            "receptive-fields: {name:<8} fraction Gabor-like {:.2}, orientation bins {:?}",
-            fraction_gabor(&r.fits),
-            orientation_bins(&r.fits)
-        ));
-        models.push(r);
+    let mut out = Vec::new();
+    for index in 0..seeds {
+        let seed = opts.seed.wrapping_add(index as u64);
+        let mut models = Vec::new();
+        for name in MODELS {
+            let cfg = config(name, opts.quick, seed, data_dir);
+            patch = cfg.data.patch;
+            let dir = run_dir(&opts.out, name, index, seed);
+            // A fresh run each time: an earlier run folder is replaced.
+            let _ = std::fs::remove_dir_all(&dir);
+            let t0 = Instant::now();
+            let mut t = Training::start(cfg, &dir)?;
+            t.run(&never, &mut |e| {
+                if let crate::train::Event::Epoch(r) = e {
+                    progress(&format!(
+                        "receptive-fields: seed {seed} {name:<8} epoch {:>3}: recon {:.4}, |dU/dx|^2 {:.3}, {:.0} s",
+                        r.epoch, r.recon_error, r.mean_sq_grad, r.seconds
+                    ));
+                }
+            })?;
+            let minutes = t0.elapsed().as_secs_f64() / 60.0;
+            let r = analyse(&t, name, minutes)?;
+            progress(&format!(
+                "receptive-fields: seed {seed} {name:<8} fraction Gabor-like {:.2}, orientation bins {:?}",
+                fraction_gabor(&r.fits),
+                orientation_bins(&r.fits)
+            ));
+            models.push(r);
+        }
+        out.push(SeedResult { seed, models });
     }
-    Ok(ReceptiveFields {
-        patch,
-        seed: opts.seed,
-        models,
-    })
+    Ok(ReceptiveFields { patch, seeds: out })
 }
 
 /// Writes `gabor.csv`, `summary.csv`, `pooling.csv`, the field grids
@@ -176,9 +202,13 @@ pub fn run(
 /// Gabor-like inputs).
 pub fn write(opts: &RunOptions, r: &ReceptiveFields) -> Result<Vec<PathBuf>, CliError> {
     let mut written = Vec::new();
+    let head = r
+        .seeds
+        .first()
+        .ok_or_else(|| CliError::Usage("receptive-fields: no seed was run".into()))?;
     let gabor = opts.out.join("gabor.csv");
     let mut rows = Vec::new();
-    for m in &r.models {
+    for m in &head.models {
         for (i, g) in m.fits.iter().enumerate() {
             rows.push(vec![
                 m.model.to_string(),
@@ -213,12 +243,13 @@ pub fn write(opts: &RunOptions, r: &ReceptiveFields) -> Result<Vec<PathBuf>, Cli
     written.push(gabor);
     let summary = opts.out.join("summary.csv");
     let rows: Vec<Vec<String>> = r
-        .models
+        .seeds
         .iter()
-        .map(|m| {
+        .flat_map(|s| s.models.iter().map(move |m| (s.seed, m)))
+        .map(|(seed, m)| {
             vec![
                 m.model.to_string(),
-                r.seed.to_string(),
+                seed.to_string(),
                 format!("{:.4}", fraction_gabor(&m.fits)),
                 orientation_bins(&m.fits)
                     .iter()
@@ -245,7 +276,7 @@ pub fn write(opts: &RunOptions, r: &ReceptiveFields) -> Result<Vec<PathBuf>, Cli
     written.push(summary);
     let pool = opts.out.join("pooling.csv");
     let mut rows = Vec::new();
-    for m in &r.models {
+    for m in &head.models {
         for p in &m.pooling {
             rows.push(vec![
                 m.model.to_string(),
@@ -272,7 +303,7 @@ pub fn write(opts: &RunOptions, r: &ReceptiveFields) -> Result<Vec<PathBuf>, Cli
         &rows,
     )?;
     written.push(pool);
-    for m in &r.models {
+    for m in &head.models {
         let mut order: Vec<usize> = (0..m.fits.len()).collect();
         order.sort_by(|&a, &b| m.fits[b].r2.total_cmp(&m.fits[a].r2));
         let sorted: Vec<Vec<f64>> = order.iter().map(|&i| m.fields[i].clone()).collect();
@@ -295,7 +326,47 @@ pub fn write(opts: &RunOptions, r: &ReceptiveFields) -> Result<Vec<PathBuf>, Cli
             written.push(png);
         }
         // The run folder holds curve.csv and curve.png of this model.
-        written.push(opts.out.join(format!("run-{}", m.model)).join("curve.png"));
+        written.push(run_dir(&opts.out, m.model, 0, head.seed).join("curve.png"));
     }
+    let seeds = opts.out.join("seeds.png");
+    seeds_figure(r).write_png(&seeds, 480, 320)?;
+    written.push(seeds);
     Ok(written)
+}
+
+/// Held-out reconstruction error against epoch, one curve per seed, one
+/// panel per model: the stability check.
+pub fn seeds_figure(r: &ReceptiveFields) -> Figure {
+    let panels = MODELS
+        .iter()
+        .map(|&name| Panel {
+            title: format!("{name} first layer"),
+            series: r
+                .seeds
+                .iter()
+                .enumerate()
+                .filter_map(|(k, s)| {
+                    let m = s.models.iter().find(|m| m.model == name)?;
+                    Some(Series {
+                        label: format!("seed {}", s.seed),
+                        points: m
+                            .curve
+                            .iter()
+                            .map(|c| (c.epoch as f64, c.recon_error))
+                            .collect(),
+                        color: k,
+                        line: LineKind::Solid,
+                    })
+                })
+                .collect(),
+        })
+        .collect();
+    Figure {
+        title: "held-out reconstruction error, per seed".into(),
+        x_label: "epoch".into(),
+        y_label: "|x0 - A0'(eta0)|^2".into(),
+        panels,
+        columns: 2,
+        axes: Axes::Linear,
+    }
 }

@@ -357,19 +357,38 @@ impl<T: Real> Dynamics<T> for Adaptation {
         let adapt = self.g > 0.0;
         let start = model.offset(self.config.first_free());
         let z = crate::normal::Ziggurat::get();
-        for (j, rng) in rngs.iter_mut().enumerate() {
-            let xj = &mut col_mut(x.rb_mut(), j)[start..];
-            let aj = &mut col_mut(aux.rb_mut(), j)[start..];
-            let gj = &col(grad, j)[start..];
-            for ((xv, av), &gr) in xj.iter_mut().zip(aj.iter_mut()).zip(gj) {
-                // The current first (exact OU step at fixed force), then x
-                // with the new current. With g = 0 nothing is drawn for a and
-                // a ≡ 0, so x + h(−G − 0) is plain Langevin's x − hG bit for bit.
-                if adapt {
-                    *av = rho * *av + force * gr + noise_a * T::std_normal_with(z, rng);
+        // The noise is drawn in bulk, a block of units at a time: the
+        // current's block first (only when g > 0), then the neurons'.
+        const B: usize = crate::normal::BLOCK;
+        let (mut xi_a, mut xi_x) = ([T::zero(); B], [T::zero(); B]);
+        crate::simd::dispatch(
+            #[inline(always)]
+            move || {
+                for (j, rng) in rngs.iter_mut().enumerate() {
+                    let xj = &mut col_mut(x.rb_mut(), j)[start..];
+                    let aj = &mut col_mut(aux.rb_mut(), j)[start..];
+                    let gj = &col(grad, j)[start..];
+                    for ((xb, ab), gb) in xj.chunks_mut(B).zip(aj.chunks_mut(B)).zip(gj.chunks(B)) {
+                        let m = xb.len();
+                        let (xi_a, xi_x) = (&mut xi_a[..m], &mut xi_x[..m]);
+                        // The current first (exact OU step at fixed force), then x
+                        // with the new current. With g = 0 nothing is drawn for a and
+                        // a ≡ 0, so x + h(−G − 0) is plain Langevin's x − hG bit for bit.
+                        if adapt {
+                            T::fill_normals(z, rng, xi_a);
+                            for ((av, &gr), &n) in ab.iter_mut().zip(gb).zip(xi_a.iter()) {
+                                *av = rho * *av + force * gr + noise_a * n;
+                            }
+                        }
+                        T::fill_normals(z, rng, xi_x);
+                        for (((xv, &av), &gr), &n) in
+                            xb.iter_mut().zip(ab.iter()).zip(gb).zip(xi_x.iter())
+                        {
+                            *xv = *xv + h * (-gr - av) + noise_x * n;
+                        }
+                    }
                 }
-                *xv = *xv + h * (-gr - *av) + noise_x * T::std_normal_with(z, rng);
-            }
-        }
+            },
+        );
     }
 }

@@ -48,12 +48,26 @@ impl<T: Real> Dynamics<T> for Langevin {
         let noise = (T::of(2.0) * h).sqrt();
         let start = model.offset(self.config.first_free());
         let z = crate::normal::Ziggurat::get();
-        for (j, rng) in rngs.iter_mut().enumerate() {
-            let xj = &mut col_mut(x.rb_mut(), j)[start..];
-            let gj = &crate::aprime::col(grad, j)[start..];
-            for (xv, &g) in xj.iter_mut().zip(gj) {
-                *xv = *xv - h * g + noise * T::std_normal_with(z, rng);
-            }
-        }
+        // The noise is drawn in bulk, a block of units at a time.
+        let mut xi = [T::zero(); crate::normal::BLOCK];
+        crate::simd::dispatch(
+            #[inline(always)]
+            move || {
+                for (j, rng) in rngs.iter_mut().enumerate() {
+                    let xj = &mut col_mut(x.rb_mut(), j)[start..];
+                    let gj = &crate::aprime::col(grad, j)[start..];
+                    for (xb, gb) in xj
+                        .chunks_mut(crate::normal::BLOCK)
+                        .zip(gj.chunks(crate::normal::BLOCK))
+                    {
+                        let xi = &mut xi[..xb.len()];
+                        T::fill_normals(z, rng, xi);
+                        for ((xv, &g), &n) in xb.iter_mut().zip(gb).zip(xi.iter()) {
+                            *xv = *xv - h * g + noise * n;
+                        }
+                    }
+                }
+            },
+        );
     }
 }

@@ -664,6 +664,22 @@ fn fill_constant_a_prime<T: Real>(model: &HeeModel<T>, state: &mut SamplerState<
     Ok(())
 }
 
+/// After a learning update: recomputes the top layer's exact A′_L(b_L) for
+/// the new biases (and energy), for every sample.
+pub fn refresh_top_a_prime<T: Real>(
+    model: &HeeModel<T>,
+    state: &mut SamplerState<T>,
+) -> Result<()> {
+    if state.x.nrows() != model.total_size() {
+        return Err(HeeError::dims(
+            "state",
+            format!("{} units", model.total_size()),
+            state.x.nrows(),
+        ));
+    }
+    fill_constant_a_prime(model, state)
+}
+
 /// After the model's parameters changed (a learning update): recomputes
 /// η(x), the exact A′ estimates (analytic and quadrature layers) and the top
 /// layer's A′_L(b_L), so that the next step sees a state consistent with the

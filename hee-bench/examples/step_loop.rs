@@ -1,0 +1,42 @@
+//! Runs steps of the throughput workload in a loop, for a profiler:
+//! `cargo run --release -p hee-bench --example step_loop -- [inference|learning] [STEPS] [SHAPE 0|1]`
+//! (`perf record -g target/release/examples/step_loop learning 2000`).
+
+use hee_bench::experiments::throughput::{data, kernel, model, workloads};
+use hee_core::learning::{learning_step, LearningScratch, LocalLearning};
+use hee_core::Dynamics;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let learning = args.get(1).is_some_and(|m| m == "learning");
+    let steps: usize = args.get(2).map_or(Ok(1000), |s| s.parse())?;
+    let shape: usize = args.get(3).map_or(Ok(0), |s| s.parse())?;
+    let w = workloads()
+        .into_iter()
+        .nth(shape)
+        .ok_or("SHAPE is 0 or 1")?;
+    let mut m = model(&w, 1)?;
+    let k = kernel(&w)?;
+    let mut chains = k.init(&m, Some(data(&w).as_ref()), None, w.batch, 1)?;
+    let mut scratch = LearningScratch::new(&m, w.batch);
+    let rates = LocalLearning {
+        lr_weights: 1e-6,
+        lr_biases: 1e-6,
+        lr_energy: 0.0,
+    };
+    let t0 = std::time::Instant::now();
+    for _ in 0..steps {
+        if learning {
+            learning_step(&mut m, &k, &mut chains, &mut scratch, &rates)?;
+        } else {
+            k.step(&m, &mut chains)?;
+        }
+    }
+    let ms = t0.elapsed().as_secs_f64() * 1e3 / steps as f64;
+    println!(
+        "{} {}: {ms:.3} ms per step",
+        w.name(),
+        if learning { "learning" } else { "inference" }
+    );
+    Ok(())
+}
