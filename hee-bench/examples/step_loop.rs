@@ -1,5 +1,5 @@
 //! Runs steps of the throughput workload in a loop, for a profiler:
-//! `cargo run --release -p hee-bench --example step_loop -- [inference|learning] [STEPS] [SHAPE 0|1]`
+//! `cargo run --release -p hee-bench --example step_loop -- [inference|learning] [STEPS] [SHAPE 0|1] [CHUNK]`
 //! (`perf record -g target/release/examples/step_loop learning 2000`).
 
 use hee_bench::experiments::throughput::{data, kernel, model, workloads};
@@ -16,7 +16,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(shape)
         .ok_or("SHAPE is 0 or 1")?;
     let mut m = model(&w, 1)?;
-    let k = kernel(&w)?;
+    let mut k = kernel(&w)?;
+    if let Some(c) = args.get(4) {
+        k.config.chunk = c.parse()?;
+    }
     let mut chains = k.init(&m, Some(data(&w).as_ref()), None, w.batch, 1)?;
     let mut scratch = LearningScratch::new(&m, w.batch);
     let rates = LocalLearning {

@@ -355,3 +355,46 @@ fn quick_defaults_writes_its_tables() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn options_of_another_experiment_are_a_one_line_error() {
+    let out = hee()
+        .args(["reproduce", "speedup", "--quick", "--seeds", "3"])
+        .output()
+        .unwrap();
+    let err = one_line_error(&out);
+    assert!(err.contains("--seeds") && err.contains("speedup"), "{err}");
+}
+
+/// `throughput --quick` writes the table of issue 9: every workload, mode
+/// and thread count, with consistent columns (the numbers themselves are
+/// the machine's, so only their relations are checked).
+#[test]
+fn quick_throughput_writes_its_table() {
+    let dir = reproduce_quick("throughput", "throughput");
+    let text = std::fs::read_to_string(dir.join("throughput.csv")).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "shape,batch,threads,mode,step_ms,gflops,gemm_ms,gemm_gflops,efficiency"
+    );
+    let rows: Vec<Vec<String>> = lines
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    assert_eq!(rows.len(), 8);
+    for r in &rows {
+        let num = |k: usize| r[k].parse::<f64>().unwrap();
+        assert!(num(4) > 0.0 && num(6) > 0.0, "{r:?}");
+        // efficiency = gemm_ms / step_ms, and gflops / gemm_gflops is the same ratio.
+        assert!((num(8) - num(6) / num(4)).abs() < 2e-3, "{r:?}");
+        assert!(
+            (num(5) / num(7) - num(8)).abs() < 0.01 * num(8) + 2e-3,
+            "{r:?}"
+        );
+    }
+    for (threads, mode) in [("1", "inference"), ("2", "learning")] {
+        assert!(rows.iter().any(|r| r[2] == threads && r[3] == mode));
+    }
+    assert!(dir.join("normals.csv").exists() && dir.join("machine.txt").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -157,7 +157,8 @@ impl APrime {
 /// For interneurons, runs K Euler–Maruyama sub-steps of
 /// τ_ε dε = (η − φ′(ε)) dt + √(2τ_ε) dW with sub-step Δt/K and stores the
 /// sub-step average in `a_prime`. The noise is drawn from `rng`, the
-/// sample's own stream, unit by unit and sub-step by sub-step. A population
+/// sample's own stream, in bulk: for each block of 64 units, one block of
+/// normals per sub-step. A population
 /// that leaves the finite numbers is reported as a divergence whose cause
 /// names the interneurons' sub-step (its `layer` is filled in by the caller).
 /// [`LayerAPrime::Constant`] layers are left as they are.

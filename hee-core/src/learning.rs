@@ -11,7 +11,7 @@ use faer::Mat;
 
 use crate::aprime::{APrime, LayerAPrime};
 use crate::dynamics::{
-    check_step_sizes_for, clamp_data, refresh_top_a_prime, Chains, Dynamics, SamplerState, StepInfo,
+    check_step_sizes_for, clamp_data, resync_after_update, Chains, Dynamics, SamplerState, StepInfo,
 };
 use crate::energy::{BaseEnergy, MAX_ENERGY_PARAMS};
 use crate::error::{non_negative, HeeError, Result};
@@ -214,17 +214,15 @@ pub fn apply_gradients<T: Real>(
 
 /// One step of inference and learning together (spec §5): a neuron step,
 /// then one application of the local rule from the new state (x and its A′
-/// estimate). Returns the neuron step's diagnostics.
+/// estimate), after which η and the exact A′ estimates follow the new
+/// parameters at once ([`resync_after_update`]). Returns the neuron step's
+/// diagnostics.
 ///
-/// The next neuron step's drift reads η and A′ as this step left them,
-/// computed with the weights before the update — one step of synaptic
-/// delay, a change of O(rate) in η — and then computes η(x) with the new
-/// weights at its end, as every step does. Recomputing η right after the
-/// update instead would repeat that product once per step (a quarter of the
-/// step's matrix work); [`resync_after_update`](crate::dynamics::resync_after_update) does it for a caller who
-/// needs the state exactly consistent with the new parameters. The top
-/// layer's exact A′_L(b_L) is refreshed at once (it costs one value per
-/// unit).
+/// The resynchronisation costs one more product per weight matrix, and it
+/// is needed: letting the next step's drift read η computed with the
+/// weights before the update (one step of synaptic delay) made the
+/// receptive-field experiment's gaussian control diverge at its learning
+/// rate (0.05), where the synchronised rule stays stable.
 ///
 /// When energy parameters learn, the proposed update is checked against the
 /// kernel's step sizes before it is applied (see [`train_minibatch`]).
@@ -244,7 +242,8 @@ pub fn learning_step<T: Real, D: Dynamics<T> + ?Sized>(
         check_step_sizes_for(model, proposed_energies(model, &scratch.grads, rates)?, cfg)?;
     }
     apply_gradients(model, &scratch.grads, rates)?;
-    refresh_top_a_prime(model, &mut chains.state)?;
+    // η and the exact A′ estimates follow the new parameters at once.
+    resync_after_update(dynamics, model, chains)?;
     Ok(info)
 }
 

@@ -664,22 +664,6 @@ fn fill_constant_a_prime<T: Real>(model: &HeeModel<T>, state: &mut SamplerState<
     Ok(())
 }
 
-/// After a learning update: recomputes the top layer's exact A′_L(b_L) for
-/// the new biases (and energy), for every sample.
-pub fn refresh_top_a_prime<T: Real>(
-    model: &HeeModel<T>,
-    state: &mut SamplerState<T>,
-) -> Result<()> {
-    if state.x.nrows() != model.total_size() {
-        return Err(HeeError::dims(
-            "state",
-            format!("{} units", model.total_size()),
-            state.x.nrows(),
-        ));
-    }
-    fill_constant_a_prime(model, state)
-}
-
 /// After the model's parameters changed (a learning update): recomputes
 /// η(x), the exact A′ estimates (analytic and quadrature layers) and the top
 /// layer's A′_L(b_L), so that the next step sees a state consistent with the
@@ -751,10 +735,12 @@ fn split_scratch<T>(buf: MatMut<'_, T>, n: usize) -> ChunkScratch<'_, T> {
 }
 
 fn sum_sq<T: Real>(m: MatRef<'_, T>) -> f64 {
+    // Column slices (internal buffers are column-contiguous), summed in the
+    // same order as an indexed loop would.
     let mut s = 0.0;
     for j in 0..m.ncols() {
-        for i in 0..m.nrows() {
-            let v = m[(i, j)].f64();
+        for &v in crate::aprime::col(m, j) {
+            let v = v.f64();
             s += v * v;
         }
     }
@@ -765,17 +751,12 @@ fn sum_sq<T: Real>(m: MatRef<'_, T>) -> f64 {
 /// `stamp_step`).
 fn check_chunk<T: Real>(model: &HeeModel<T>, x: MatRef<'_, T>, first_free: usize) -> Result<()> {
     for l in first_free..model.n_layers() {
-        let xl = model.layer_of(x, l);
-        for j in 0..xl.ncols() {
-            for i in 0..xl.nrows() {
-                if !xl[(i, j)].is_finite() {
-                    return Err(HeeError::Diverged {
-                        step: 0,
-                        layer: l,
-                        cause: String::new(),
-                    });
-                }
-            }
+        if !crate::model::all_finite(model.layer_of(x, l)) {
+            return Err(HeeError::Diverged {
+                step: 0,
+                layer: l,
+                cause: String::new(),
+            });
         }
     }
     Ok(())
