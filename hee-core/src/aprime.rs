@@ -190,41 +190,21 @@ pub(crate) fn refresh_layer<T: Real, R: Rng + ?Sized>(
         LayerAPrime::Interneurons => {
             let noise = (T::of(2.0) * h_eps).sqrt();
             // One monomorphic loop per energy kind: no dispatch per element.
+            macro_rules! run {
+                ($dphi:expr) => {
+                    interneuron_substeps($dphi, eta, eps, a_prime, h_eps, noise, substeps, rng)
+                };
+            }
             let ok = match energy.prepare::<T>() {
-                PreparedEnergy::Gaussian { inv_s2 } => interneuron_substeps(
-                    |v| v * inv_s2,
-                    eta,
-                    eps,
-                    a_prime,
-                    h_eps,
-                    noise,
-                    substeps,
-                    rng,
-                ),
+                PreparedEnergy::Gaussian { inv_s2 } => run!(|v| v * inv_s2),
                 PreparedEnergy::SmoothLaplace {
                     inv_s2,
                     lambda,
                     delta2,
-                } => interneuron_substeps(
-                    |v| v * inv_s2 + lambda * v / (v * v + delta2).sqrt(),
-                    eta,
-                    eps,
-                    a_prime,
-                    h_eps,
-                    noise,
-                    substeps,
-                    rng,
-                ),
-                PreparedEnergy::StudentT { inv_s2, wnu1, nu } => interneuron_substeps(
-                    |v| v * inv_s2 + wnu1 * v / (nu + v * v),
-                    eta,
-                    eps,
-                    a_prime,
-                    h_eps,
-                    noise,
-                    substeps,
-                    rng,
-                ),
+                } => run!(|v| v * inv_s2 + lambda * v / (v * v + delta2).sqrt()),
+                PreparedEnergy::StudentT { inv_s2, wnu1, nu } => {
+                    run!(|v| v * inv_s2 + wnu1 * v / (nu + v * v))
+                }
             };
             if let Some(e) = ok {
                 // A non-finite η comes from the neurons (the caller names
