@@ -198,8 +198,15 @@ pub fn apply_gradients<T: Real>(
     };
     let (lw, lb) = (T::of(rates.lr_weights), T::of(rates.lr_biases));
     for (l, g) in grads.weights.iter().enumerate() {
-        // W += rate·G in place, one vectorised pass per column.
-        faer::zip!(model.weight_mut(l), g.as_ref()).for_each(|faer::unzip!(w, g)| *w += lw * *g);
+        // W += rate·G in place: vectorised passes over blocks of columns,
+        // shared by the threads (element-wise, so the same bits whatever
+        // their number).
+        use rayon::prelude::*;
+        model
+            .weight_mut(l)
+            .par_col_chunks_mut(32)
+            .zip(g.as_ref().par_col_chunks(32))
+            .for_each(|(w, g)| faer::zip!(w, g).for_each(|faer::unzip!(w, g)| *w += lw * *g));
     }
     for (l, g) in grads.biases.iter().enumerate() {
         for (b, &v) in model.bias_mut(l).iter_mut().zip(g) {
