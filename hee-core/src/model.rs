@@ -755,29 +755,12 @@ pub(crate) fn zip_map<T: Real>(mut out: MatMut<'_, T>, a: MatRef<'_, T>, f: impl
 
 #[inline]
 pub(crate) fn zip_map2<T: Real>(
-    mut out: MatMut<'_, T>,
+    out: MatMut<'_, T>,
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
     f: impl Fn(T, T) -> T,
 ) {
-    for j in 0..out.ncols() {
-        match (
-            contiguous_mut(out.rb_mut(), j),
-            contiguous(a, j),
-            contiguous(b, j),
-        ) {
-            (Some(o), Some(a), Some(b)) => {
-                for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
-                    *o = f(a, b);
-                }
-            }
-            _ => {
-                for i in 0..out.nrows() {
-                    out[(i, j)] = f(a[(i, j)], b[(i, j)]);
-                }
-            }
-        }
-    }
+    zip_apply2(out, a, b, |o, a, b| *o = f(a, b));
 }
 
 #[inline]

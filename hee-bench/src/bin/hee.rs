@@ -159,10 +159,9 @@ fn train(args: TrainArgs) -> Result<(), CliError> {
             for a in &args.set {
                 cfg.set(a)?;
             }
-            let out = args
-                .out
-                .clone()
-                .expect("clap requires --out without --resume");
+            let out = args.out.clone().ok_or_else(|| {
+                CliError::Usage("train: --out DIR is required (or --resume DIR)".into())
+            })?;
             Training::start(cfg, &out)?
         }
     };
