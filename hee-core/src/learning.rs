@@ -8,6 +8,7 @@
 //! (Fisher's identity), so no free-running negative phase is needed.
 
 use faer::Mat;
+use rayon::prelude::*;
 
 use crate::aprime::{APrime, LayerAPrime};
 use crate::dynamics::{
@@ -15,7 +16,7 @@ use crate::dynamics::{
 };
 use crate::energy::{BaseEnergy, MAX_ENERGY_PARAMS};
 use crate::error::{non_negative, HeeError, Result};
-use crate::model::{EnergyReference, HeeModel, ParamGrads};
+use crate::model::{EnergyReference, HeeModel, ParamGrads, WEIGHT_GRAD_BLOCK};
 use crate::scalar::Real;
 
 /// Learning rates of the local rule (plain SGD on the ascent direction).
@@ -95,8 +96,9 @@ pub fn local_gradients<T: Real>(
         scratch.fx.as_ref(),
         scratch.diff.as_mut(),
         &mut scratch.grads,
-        // The whole batch in one product: faer splits it over the threads
-        // (its result does not depend on their number; tested).
+        // The whole batch at once, split over the threads in fixed blocks
+        // of ΔW's columns (the result does not depend on their number;
+        // tested).
         faer::Par::rayon(0),
     );
     if learn_energy {
@@ -201,11 +203,10 @@ pub fn apply_gradients<T: Real>(
         // W += rate·G in place: vectorised passes over blocks of columns,
         // shared by the threads (element-wise, so the same bits whatever
         // their number).
-        use rayon::prelude::*;
         model
             .weight_mut(l)
-            .par_col_chunks_mut(32)
-            .zip(g.as_ref().par_col_chunks(32))
+            .par_col_chunks_mut(WEIGHT_GRAD_BLOCK)
+            .zip(g.as_ref().par_col_chunks(WEIGHT_GRAD_BLOCK))
             .for_each(|(w, g)| faer::zip!(w, g).for_each(|faer::unzip!(w, g)| *w += lw * *g));
     }
     for (l, g) in grads.biases.iter().enumerate() {

@@ -720,8 +720,9 @@ pub fn check_finite<T: Real>(field: &str, m: MatRef<'_, T>) -> Result<()> {
     Ok(())
 }
 
-/// Columns of ΔW per parallel task of the weight-gradient product.
-const WEIGHT_GRAD_BLOCK: usize = 32;
+/// Columns of W per parallel task of the weight-gradient product and of the
+/// weight update.
+pub(crate) const WEIGHT_GRAD_BLOCK: usize = 32;
 
 /// True when every entry is finite: a vectorisable scan of contiguous
 /// columns (strided views take the indexed loop).

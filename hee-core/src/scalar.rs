@@ -22,9 +22,6 @@ pub trait Real:
     fn f64(self) -> f64;
     /// One standard normal draw.
     fn std_normal<R: Rng + ?Sized>(rng: &mut R) -> Self;
-    /// One standard normal draw with the f32 ziggurat tables at hand (hot
-    /// loops fetch them once); f64 ignores them.
-    fn std_normal_with<R: Rng + ?Sized>(z: &crate::normal::Ziggurat, rng: &mut R) -> Self;
     /// tanh x for the hot loops: f32 uses a vectorisable rational
     /// approximation ([`tanh_f32`], max error 4.7e-7, a few f32 ulps near
     /// ±1); f64 (the reference precision) uses libm.
@@ -51,10 +48,6 @@ impl Real for f32 {
         crate::normal::Ziggurat::get().sample(rng)
     }
     #[inline(always)]
-    fn std_normal_with<R: Rng + ?Sized>(z: &crate::normal::Ziggurat, rng: &mut R) -> Self {
-        z.sample(rng)
-    }
-    #[inline(always)]
     fn tanh_fast(self) -> f32 {
         tanh_f32(self)
     }
@@ -76,10 +69,6 @@ impl Real for f64 {
     }
     #[inline(always)]
     fn std_normal<R: Rng + ?Sized>(rng: &mut R) -> Self {
-        <StandardNormal as Distribution<f64>>::sample(&StandardNormal, rng)
-    }
-    #[inline(always)]
-    fn std_normal_with<R: Rng + ?Sized>(_: &crate::normal::Ziggurat, rng: &mut R) -> Self {
         <StandardNormal as Distribution<f64>>::sample(&StandardNormal, rng)
     }
     #[inline(always)]
