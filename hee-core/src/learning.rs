@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use crate::aprime::{APrime, LayerAPrime};
 use crate::dynamics::{
-    check_step_sizes_for, clamp_data, resync_after_update, Chains, Dynamics, SamplerState, StepInfo,
+    check_step_sizes_for, clamp_data, split_step, Chains, Dynamics, SamplerState, StepInfo, Taps,
 };
 use crate::energy::{BaseEnergy, MAX_ENERGY_PARAMS};
 use crate::error::{non_negative, HeeError, Result};
@@ -102,14 +102,26 @@ pub fn local_gradients<T: Real>(
         faer::Par::rayon(0),
     );
     if learn_energy {
-        let kinds = a_prime.resolve(model)?;
-        for l in 0..model.n_layers() {
-            let reference = match kinds[l] {
-                LayerAPrime::Interneurons => EnergyReference::Samples(state.eps.as_ref()),
-                _ => EnergyReference::Exact(state.eta.as_ref()),
-            };
-            scratch.grads.energy[l] = model.energy_param_grads_unchecked(l, x, reference)?;
-        }
+        energy_gradients(model, state, a_prime, &mut scratch.grads)?;
+    }
+    Ok(())
+}
+
+/// The energy-parameter slots of `grads` from the state: samples of each
+/// conditional from the interneurons where they run, quadrature at η elsewhere.
+fn energy_gradients<T: Real>(
+    model: &HeeModel<T>,
+    state: &SamplerState<T>,
+    a_prime: &APrime,
+    grads: &mut ParamGrads<T>,
+) -> Result<()> {
+    let kinds = a_prime.resolve(model)?;
+    for l in 0..model.n_layers() {
+        let reference = match kinds[l] {
+            LayerAPrime::Interneurons => EnergyReference::Samples(state.eps.as_ref()),
+            _ => EnergyReference::Exact(state.eta.as_ref()),
+        };
+        grads.energy[l] = model.energy_param_grads_unchecked(l, state.x.as_ref(), reference)?;
     }
     Ok(())
 }
@@ -220,20 +232,21 @@ pub fn apply_gradients<T: Real>(
     Ok(())
 }
 
-/// One step of inference and learning together (spec §5): a neuron step,
-/// then one application of the local rule from the new state (x and its A′
-/// estimate), after which η and the exact A′ estimates follow the new
-/// parameters at once ([`resync_after_update`]). Returns the neuron step's
-/// diagnostics.
+/// One step of inference and learning together (spec §5).
 ///
-/// The resynchronisation costs one more product per weight matrix, and it
-/// is needed: letting the next step's drift read η computed with the
-/// weights before the update (one step of synaptic delay) made the
-/// receptive-field experiment's gaussian control diverge at its learning
-/// rate (0.05), where the synchronised rule stays stable.
+/// The local rule reads the state at the start of the step — x, the
+/// presynaptic rates f(x) and the prediction errors x − A′, all consistent
+/// with the current parameters — while the neurons take their step under
+/// those same parameters; the update is then applied, and η(x) and the A′
+/// estimators of the new x are computed under the new parameters. So the
+/// state always ends consistent with the model (the drift never reads an η
+/// made with older weights), and each weight matrix enters exactly three
+/// products: the drift Wᵀ(x − A′), the update ⟨(x − A′) f(x)ᵀ⟩ and η = W f(x) + b.
+/// Over a run this is the same sequence as "step, then learn from the new
+/// state", shifted by one step. Returns the neuron step's diagnostics.
 ///
 /// When energy parameters learn, the proposed update is checked against the
-/// kernel's step sizes before it is applied (see [`train_minibatch`]).
+/// kernel's step sizes before anything moves (see [`train_minibatch`]).
 pub fn learning_step<T: Real, D: Dynamics<T> + ?Sized>(
     model: &mut HeeModel<T>,
     dynamics: &D,
@@ -242,17 +255,23 @@ pub fn learning_step<T: Real, D: Dynamics<T> + ?Sized>(
     rates: &LocalLearning,
 ) -> Result<StepInfo> {
     check_scratch(model, chains, scratch)?;
-    let info = dynamics.step(model, chains)?;
     let cfg = dynamics.config();
-    let learn_energy = rates.lr_energy > 0.0;
-    local_gradients(model, &chains.state, &cfg.a_prime, learn_energy, scratch)?;
-    if learn_energy {
+    if rates.lr_energy > 0.0 {
+        // From the state at the start of the step, like W and b.
+        energy_gradients(model, &chains.state, &cfg.a_prime, &mut scratch.grads)?;
         check_step_sizes_for(model, proposed_energies(model, &scratch.grads, rates)?, cfg)?;
     }
-    apply_gradients(model, &scratch.grads, rates)?;
-    // η and the exact A′ estimates follow the new parameters at once.
-    resync_after_update(dynamics, model, chains)?;
-    Ok(info)
+    let LearningScratch { fx, diff, grads } = scratch;
+    let taps = Taps {
+        fx: fx.as_mut(),
+        diff: diff.as_mut(),
+    };
+    split_step(dynamics, model, chains, taps, |model, pre, diff| {
+        // The whole batch at once, split over the threads in fixed blocks
+        // of ΔW's columns (the result does not depend on their number).
+        model.weight_grads_from(diff, pre, grads, faer::Par::rayon(0));
+        apply_gradients(model, grads, rates)
+    })
 }
 
 fn check_scratch<T: Real>(

@@ -541,10 +541,28 @@ impl<T: Real> HeeModel<T> {
         out: &mut ParamGrads<T>,
         par: Par,
     ) {
-        let n = T::of(x.ncols() as f64);
         zip_map2(diff.rb_mut(), x, a_prime, |a, b| a - b);
+        let pre = if self.nonlinearity.is_identity() {
+            x
+        } else {
+            fx
+        };
+        self.weight_grads_from(diff.rb(), pre, out, par);
+    }
+
+    /// ΔW_l = ⟨d_l pre_{l+1}ᵀ⟩ and Δb_l = ⟨d_l⟩ from the prediction errors
+    /// `diff` (d_l = x_l − A′_l) and the presynaptic rates `pre` (f(x_l) for
+    /// l ≥ 1). Internal layout, shapes unchecked.
+    pub(crate) fn weight_grads_from(
+        &self,
+        diff: MatRef<'_, T>,
+        pre: MatRef<'_, T>,
+        out: &mut ParamGrads<T>,
+        par: Par,
+    ) {
+        let n = T::of(diff.ncols() as f64);
         for l in 0..=self.top() {
-            let dl = self.layer_of(diff.rb(), l);
+            let dl = self.layer_of(diff, l);
             // Σ_j d_ij column by column (each sum still runs over j in
             // order), so the reads follow memory.
             let b = &mut out.biases[l];
@@ -567,11 +585,7 @@ impl<T: Real> HeeModel<T> {
                 *b /= n;
             }
             if l < self.top() {
-                let above = if self.nonlinearity.is_identity() {
-                    self.layer_of(x, l + 1)
-                } else {
-                    self.layer_of(fx, l + 1)
-                };
+                let above = self.layer_of(pre, l + 1);
                 let scale = T::one() / n;
                 match par {
                     Par::Seq => matmul(

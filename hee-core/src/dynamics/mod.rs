@@ -494,8 +494,6 @@ pub trait Dynamics<T: Real>: Sync {
         } = chains;
         cfg.a_prime.resolve_into(model, &mut ws.kinds)?;
         let kinds = &ws.kinds;
-        let first_free = cfg.first_free();
-        let (h_eps, k) = (T::of(cfg.h_eps()), cfg.substeps());
         let n = model.total_size();
         let c = cfg.chunk;
         let chunks = (
@@ -508,44 +506,177 @@ pub trait Dynamics<T: Real>: Sync {
             streams.rngs.par_chunks_mut(c),
             ws.partial.par_iter_mut(),
         );
+        // Both halves of the step in one pass over each chunk.
         chunks
             .into_par_iter()
             .try_for_each(
-                |(mut x, mut eta, mut ap, eps, aux, buf, rngs, partial)| -> Result<()> {
-                    let s = split_scratch(buf, n);
-                    let ChunkScratch {
-                        mut fx,
-                        diff,
-                        tmp,
-                        mut grad,
-                    } = s;
-                    model.state_gradient_unchecked(
-                        x.rb(),
+                |(mut x, eta, ap, eps, aux, buf, rngs, partial)| -> Result<()> {
+                    let mut s = split_scratch(buf, n);
+                    *partial = move_chunk(
+                        self,
+                        model,
+                        x.rb_mut(),
                         eta.rb(),
                         ap.rb(),
-                        first_free,
-                        diff,
-                        tmp,
-                        grad.rb_mut(),
-                    );
-                    *partial = sum_sq(
-                        grad.rb()
-                            .subrows(model.offset(first_free), n - model.offset(first_free)),
-                    );
-                    self.update_chunk(model, x.rb_mut(), aux, grad.rb(), rngs);
-                    check_chunk(model, x.rb(), first_free)?;
-                    model.natural_params_unchecked(x.rb(), fx.rb_mut(), eta.rb_mut());
-                    refresh_all(model, kinds, eta.rb(), eps, ap.rb_mut(), h_eps, k, rngs)
+                        aux,
+                        &mut s,
+                        rngs,
+                    )?;
+                    refresh_chunk(cfg, model, kinds, x.rb(), eta, ap, eps, s.fx, rngs)
                 },
             )
             .map_err(|e| stamp_step(e, state.step + 1, model, cfg))?;
-        state.step += 1;
-        let mean_sq_grad = ws.partial.iter().sum::<f64>() / state.batch() as f64;
-        Ok(StepInfo {
-            step: state.step,
-            mean_sq_grad,
-        })
+        Ok(finish_step(state, &ws.partial))
     }
+}
+
+/// First half of a step for one chunk: ∂U/∂x from (x, η, A′), then the
+/// kernel's move of x (and its auxiliary variable). Returns Σ|∂U/∂x|² over
+/// the chunk's free units.
+#[allow(clippy::too_many_arguments)]
+fn move_chunk<T: Real, D: Dynamics<T> + ?Sized>(
+    dynamics: &D,
+    model: &HeeModel<T>,
+    mut x: MatMut<'_, T>,
+    eta: MatRef<'_, T>,
+    ap: MatRef<'_, T>,
+    aux: MatMut<'_, T>,
+    s: &mut ChunkScratch<'_, T>,
+    rngs: &mut [ChaCha8Rng],
+) -> Result<f64> {
+    let first_free = dynamics.config().first_free();
+    let n = model.total_size();
+    model.state_gradient_unchecked(
+        x.rb(),
+        eta,
+        ap,
+        first_free,
+        s.diff.rb_mut(),
+        s.tmp.rb_mut(),
+        s.grad.rb_mut(),
+    );
+    let o = model.offset(first_free);
+    let partial = sum_sq(s.grad.rb().subrows(o, n - o));
+    dynamics.update_chunk(model, x.rb_mut(), aux, s.grad.rb(), rngs);
+    check_chunk(model, x.rb(), first_free)?;
+    Ok(partial)
+}
+
+/// Second half of a step for one chunk: η(x) for the new x, then a refresh
+/// of every layer's A′ estimator (the interneurons' K sub-steps).
+#[allow(clippy::too_many_arguments)]
+fn refresh_chunk<T: Real>(
+    cfg: &NeuralConfig,
+    model: &HeeModel<T>,
+    kinds: &[LayerAPrime],
+    x: MatRef<'_, T>,
+    mut eta: MatMut<'_, T>,
+    mut ap: MatMut<'_, T>,
+    eps: MatMut<'_, T>,
+    fx: MatMut<'_, T>,
+    rngs: &mut [ChaCha8Rng],
+) -> Result<()> {
+    let (h_eps, k) = (T::of(cfg.h_eps()), cfg.substeps());
+    model.natural_params_unchecked(x, fx, eta.rb_mut());
+    refresh_all(model, kinds, eta.rb(), eps, ap.rb_mut(), h_eps, k, rngs)
+}
+
+/// Counts the step and returns its diagnostics from the chunks' partial sums.
+fn finish_step<T: Real>(state: &mut SamplerState<T>, partial: &[f64]) -> StepInfo {
+    state.step += 1;
+    StepInfo {
+        step: state.step,
+        mean_sq_grad: partial.iter().sum::<f64>() / state.batch() as f64,
+    }
+}
+
+/// What the local rule reads from the state at the start of a step, one
+/// column per sample: f(x_l) of every layer l ≥ 1 (x_l itself when f is the
+/// identity) and the prediction errors x_l − A′_l of every layer.
+pub(crate) struct Taps<'a, T> {
+    pub fx: MatMut<'a, T>,
+    pub diff: MatMut<'a, T>,
+}
+
+/// A neuron step with a parameter update between its halves (the fused
+/// inference-and-learning step of [`crate::learning::learning_step`]):
+///
+/// 1. for every chunk: the taps are filled from the state at the start of
+///    the step, and x moves by the kernel under the current parameters;
+/// 2. `update` changes the model from the taps (the whole batch);
+/// 3. the top layer's constant A′ follows its bias, then for every chunk
+///    η(x) is computed under the new parameters and the A′ estimators are
+///    refreshed.
+///
+/// So each weight matrix enters three products per step (the drift, the
+/// update, η) and the state ends consistent with the new parameters.
+pub(crate) fn split_step<T: Real, D: Dynamics<T> + ?Sized>(
+    dynamics: &D,
+    model: &mut HeeModel<T>,
+    chains: &mut Chains<T>,
+    taps: Taps<'_, T>,
+    update: impl FnOnce(&mut HeeModel<T>, MatRef<'_, T>, MatRef<'_, T>) -> Result<()>,
+) -> Result<StepInfo> {
+    let cfg = dynamics.config();
+    check_chains(model, cfg, chains)?;
+    let Chains {
+        state,
+        streams,
+        workspace: ws,
+    } = chains;
+    cfg.a_prime.resolve_into(model, &mut ws.kinds)?;
+    let n = model.total_size();
+    let c = cfg.chunk;
+    let Taps { mut fx, mut diff } = taps;
+    let m: &HeeModel<T> = model;
+    (
+        state.x.as_mut().par_col_chunks_mut(c),
+        state.eta.as_ref().par_col_chunks(c),
+        state.a_prime.as_ref().par_col_chunks(c),
+        state.aux.as_mut().par_col_chunks_mut(c),
+        ws.buf.as_mut().par_col_chunks_mut(c),
+        streams.rngs.par_chunks_mut(c),
+        ws.partial.par_iter_mut(),
+        fx.rb_mut().par_col_chunks_mut(c),
+        diff.rb_mut().par_col_chunks_mut(c),
+    )
+        .into_par_iter()
+        .try_for_each(
+            |(mut x, eta, ap, aux, buf, rngs, partial, mut tfx, tdiff)| -> Result<()> {
+                if m.nonlinearity().is_identity() {
+                    let o = m.offset(1);
+                    let r = n - o;
+                    tfx.rb_mut()
+                        .subrows_mut(o, r)
+                        .copy_from(x.rb().subrows(o, r));
+                } else {
+                    m.presynaptic(x.rb(), tfx);
+                }
+                crate::model::zip_map2(tdiff, x.rb(), ap, |a, b| a - b);
+                let mut s = split_scratch(buf, n);
+                *partial = move_chunk(dynamics, m, x.rb_mut(), eta, ap, aux, &mut s, rngs)?;
+                Ok(())
+            },
+        )
+        .map_err(|e| stamp_step(e, state.step + 1, model, cfg))?;
+    update(model, fx.rb(), diff.rb())?;
+    fill_constant_a_prime(model, state)?;
+    let kinds = &ws.kinds;
+    (
+        state.x.as_ref().par_col_chunks(c),
+        state.eta.as_mut().par_col_chunks_mut(c),
+        state.a_prime.as_mut().par_col_chunks_mut(c),
+        state.eps.as_mut().par_col_chunks_mut(c),
+        ws.buf.as_mut().par_col_chunks_mut(c),
+        streams.rngs.par_chunks_mut(c),
+    )
+        .into_par_iter()
+        .try_for_each(|(x, eta, ap, eps, buf, rngs)| {
+            let s = split_scratch(buf, n);
+            refresh_chunk(cfg, model, kinds, x, eta, ap, eps, s.fx, rngs)
+        })
+        .map_err(|e| stamp_step(e, state.step + 1, model, cfg))?;
+    Ok(finish_step(state, &ws.partial))
 }
 
 /// Checks both step sizes against the stiffest energy they integrate:
