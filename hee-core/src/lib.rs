@@ -26,6 +26,7 @@ pub mod normal;
 pub mod quadrature;
 pub mod scalar;
 pub mod simd;
+pub mod stream;
 
 /// The matrix library of the public API (`MatRef`, `Mat`), re-exported so
 /// that users need no faer dependency of their own.

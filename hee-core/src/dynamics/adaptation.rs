@@ -33,7 +33,7 @@
 use faer::reborrow::ReborrowMut;
 use faer::{MatMut, MatRef};
 
-use rand_chacha::ChaCha8Rng;
+use crate::stream::SampleStream;
 
 use super::{Dynamics, NeuralConfig};
 use crate::aprime::{col, col_mut};
@@ -346,7 +346,7 @@ impl<T: Real> Dynamics<T> for Adaptation {
         mut x: MatMut<'_, T>,
         mut aux: MatMut<'_, T>,
         grad: MatRef<'_, T>,
-        rngs: &mut [ChaCha8Rng],
+        rngs: &mut [SampleStream],
     ) {
         let h = T::of(self.config.h());
         let noise_x = (T::of(2.0) * h).sqrt();

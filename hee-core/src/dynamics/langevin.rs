@@ -3,9 +3,9 @@
 //! τ dx = −∂U/∂x dt + √(2τ) dW, discretised by Euler–Maruyama:
 //! x ← x − h ∂U/∂x + √(2h) ξ with h = Δt/τ.
 
+use crate::stream::SampleStream;
 use faer::reborrow::ReborrowMut;
 use faer::{MatMut, MatRef};
-use rand_chacha::ChaCha8Rng;
 
 use super::{Dynamics, NeuralConfig};
 use crate::aprime::col_mut;
@@ -42,7 +42,7 @@ impl<T: Real> Dynamics<T> for Langevin {
         mut x: MatMut<'_, T>,
         _aux: MatMut<'_, T>,
         grad: MatRef<'_, T>,
-        rngs: &mut [ChaCha8Rng],
+        rngs: &mut [SampleStream],
     ) {
         let h = T::of(self.config.h());
         let noise = (T::of(2.0) * h).sqrt();

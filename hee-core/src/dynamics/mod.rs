@@ -33,10 +33,9 @@ pub mod langevin;
 pub use adaptation::{Adaptation, CurvatureRange};
 pub use langevin::Langevin;
 
+use crate::stream::SampleStream;
 use faer::reborrow::{Reborrow, ReborrowMut};
 use faer::{Mat, MatMut, MatRef};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::aprime::{refresh_all, APrime, LayerAPrime};
@@ -122,23 +121,19 @@ impl NeuralConfig {
     }
 }
 
-/// One independent random stream per sample.
+/// One independent random stream per sample: ChaCha8 stream j of the seed
+/// drives sample j (the same words as `rand_chacha::ChaCha8Rng`, see
+/// [`crate::stream`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RowStreams {
-    rngs: Vec<ChaCha8Rng>,
+    rngs: Vec<SampleStream>,
 }
 
 impl RowStreams {
     /// `n` streams of one seed: stream j drives sample j.
     pub fn new(seed: u64, n: usize) -> Self {
         RowStreams {
-            rngs: (0..n)
-                .map(|j| {
-                    let mut r = ChaCha8Rng::seed_from_u64(seed);
-                    r.set_stream(j as u64);
-                    r
-                })
-                .collect(),
+            rngs: (0..n).map(|j| SampleStream::new(seed, j as u64)).collect(),
         }
     }
     /// Number of streams.
@@ -150,7 +145,7 @@ impl RowStreams {
         self.rngs.is_empty()
     }
     /// The streams, one per sample.
-    pub fn as_mut_slice(&mut self) -> &mut [ChaCha8Rng] {
+    pub fn as_mut_slice(&mut self) -> &mut [SampleStream] {
         &mut self.rngs
     }
     /// The exact position of every stream (to save a run).
@@ -158,9 +153,9 @@ impl RowStreams {
         self.rngs
             .iter()
             .map(|r| StreamPosition {
-                seed: r.get_seed(),
-                stream: r.get_stream(),
-                word_pos: r.get_word_pos(),
+                seed: r.seed(),
+                stream: r.stream(),
+                word_pos: r.word_pos(),
             })
             .collect()
     }
@@ -169,12 +164,7 @@ impl RowStreams {
         RowStreams {
             rngs: positions
                 .iter()
-                .map(|p| {
-                    let mut r = ChaCha8Rng::from_seed(p.seed);
-                    r.set_stream(p.stream);
-                    r.set_word_pos(p.word_pos);
-                    r
-                })
+                .map(|p| SampleStream::at(p.seed, p.stream, p.word_pos))
                 .collect(),
         }
     }
@@ -388,7 +378,7 @@ pub trait Dynamics<T: Real>: Sync {
         x: MatMut<'_, T>,
         aux: MatMut<'_, T>,
         grad: MatRef<'_, T>,
-        rngs: &mut [ChaCha8Rng],
+        rngs: &mut [SampleStream],
     );
 
     /// Fresh chains for `batch` samples, random streams from `seed`.
@@ -542,7 +532,7 @@ fn move_chunk<T: Real, D: Dynamics<T> + ?Sized>(
     ap: MatRef<'_, T>,
     aux: MatMut<'_, T>,
     s: &mut ChunkScratch<'_, T>,
-    rngs: &mut [ChaCha8Rng],
+    rngs: &mut [SampleStream],
 ) -> Result<f64> {
     let first_free = dynamics.config().first_free();
     let n = model.total_size();
@@ -574,7 +564,7 @@ fn refresh_chunk<T: Real>(
     mut ap: MatMut<'_, T>,
     eps: MatMut<'_, T>,
     fx: MatMut<'_, T>,
-    rngs: &mut [ChaCha8Rng],
+    rngs: &mut [SampleStream],
 ) -> Result<()> {
     let (h_eps, k) = (T::of(cfg.h_eps()), cfg.substeps());
     model.natural_params_unchecked(x, fx, eta.rb_mut());
