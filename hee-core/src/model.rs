@@ -16,7 +16,7 @@ use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rand::Rng;
 use rayon::prelude::*;
 
-use crate::energy::{BaseEnergy, MAX_ENERGY_PARAMS};
+use crate::energy::{BaseEnergy, PreparedEnergy, MAX_ENERGY_PARAMS};
 use crate::error::{HeeError, Result};
 use crate::nonlinearity::Nonlinearity;
 use crate::quadrature;
@@ -430,7 +430,7 @@ impl<T: Real> HeeModel<T> {
             let xk = self.layer_of(x, k);
             let etak = self.layer_of(eta, k);
             let mut gk = self.layer_of_mut(grad.rb_mut(), k);
-            zip_map2(gk.rb_mut(), xk, etak, |xv, ev| e.dphi(xv) - ev);
+            dphi_minus(e, gk.rb_mut(), xk, etak);
             if k == 0 {
                 continue;
             }
@@ -752,6 +752,15 @@ pub(crate) fn all_finite<T: Real>(m: MatRef<'_, T>) -> bool {
 
 #[inline]
 pub(crate) fn zip_map<T: Real>(mut out: MatMut<'_, T>, a: MatRef<'_, T>, f: impl Fn(T) -> T) {
+    // Compiled for the machine's vector extension (see `crate::simd`).
+    crate::simd::dispatch(
+        #[inline(always)]
+        move || zip_map_inline(out.rb_mut(), a, f),
+    )
+}
+
+#[inline(always)]
+fn zip_map_inline<T: Real>(mut out: MatMut<'_, T>, a: MatRef<'_, T>, f: impl Fn(T) -> T) {
     for j in 0..out.ncols() {
         match (contiguous_mut(out.rb_mut(), j), contiguous(a, j)) {
             (Some(o), Some(a)) => {
@@ -780,6 +789,19 @@ pub(crate) fn zip_map2<T: Real>(
 
 #[inline]
 pub(crate) fn zip_apply2<T: Real>(
+    mut out: MatMut<'_, T>,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    f: impl Fn(&mut T, T, T),
+) {
+    crate::simd::dispatch(
+        #[inline(always)]
+        move || zip_apply2_inline(out.rb_mut(), a, b, f),
+    )
+}
+
+#[inline(always)]
+fn zip_apply2_inline<T: Real>(
     mut out: MatMut<'_, T>,
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
@@ -817,6 +839,40 @@ fn contiguous_mut<T>(m: MatMut<'_, T>, j: usize) -> Option<&mut [T]> {
     m.col_mut(j)
         .try_as_col_major_mut()
         .map(|c| c.as_slice_mut())
+}
+
+/// out = φ′(x) − η element-wise, one monomorphic loop per energy kind (each
+/// arm rebuilds the energy as a value of a known variant, so the match
+/// inside `dphi` folds away).
+#[inline]
+fn dphi_minus<T: Real>(
+    e: PreparedEnergy<T>,
+    out: MatMut<'_, T>,
+    x: MatRef<'_, T>,
+    eta: MatRef<'_, T>,
+) {
+    match e {
+        PreparedEnergy::Gaussian { inv_s2 } => {
+            let e = PreparedEnergy::Gaussian { inv_s2 };
+            zip_map2(out, x, eta, move |xv, ev| e.dphi(xv) - ev)
+        }
+        PreparedEnergy::SmoothLaplace {
+            inv_s2,
+            lambda,
+            delta2,
+        } => {
+            let e = PreparedEnergy::SmoothLaplace {
+                inv_s2,
+                lambda,
+                delta2,
+            };
+            zip_map2(out, x, eta, move |xv, ev| e.dphi(xv) - ev)
+        }
+        PreparedEnergy::StudentT { inv_s2, wnu1, nu } => {
+            let e = PreparedEnergy::StudentT { inv_s2, wnu1, nu };
+            zip_map2(out, x, eta, move |xv, ev| e.dphi(xv) - ev)
+        }
+    }
 }
 
 /// out = f(a) element-wise, one monomorphic loop per nonlinearity.
