@@ -166,7 +166,7 @@ fn run_one(
             sampled.push((t as f64, ensemble_kl(&p.model, &run.state, p, &mut buf)?));
             next_mark += 1;
         }
-        if t > burn_in && (t - burn_in) % thin == 0 {
+        if t > burn_in && (t - burn_in).is_multiple_of(thin) {
             let lat = run.state.latents(&p.model)?;
             for c in 0..chains {
                 for (i, v) in buf.iter_mut().enumerate() {
