@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use crate::aprime::{APrime, LayerAPrime};
 use crate::dynamics::{
-    check_step_sizes_for, clamp_data, split_step, Chains, Dynamics, SamplerState, StepInfo, Taps,
+    check_step_sizes_for, clamp_data, split_step, Chains, Dynamics, SamplerState, StepInfo,
 };
 use crate::energy::{BaseEnergy, MAX_ENERGY_PARAMS};
 use crate::error::{non_negative, HeeError, Result};
@@ -261,12 +261,8 @@ pub fn learning_step<T: Real, D: Dynamics<T> + ?Sized>(
         energy_gradients(model, &chains.state, &cfg.a_prime, &mut scratch.grads)?;
         check_step_sizes_for(model, proposed_energies(model, &scratch.grads, rates)?, cfg)?;
     }
-    let LearningScratch { fx, diff, grads } = scratch;
-    let taps = Taps {
-        fx: fx.as_mut(),
-        diff: diff.as_mut(),
-    };
-    split_step(dynamics, model, chains, taps, |model, pre, diff| {
+    let LearningScratch { fx, grads, .. } = scratch;
+    split_step(dynamics, model, chains, fx.as_mut(), |model, pre, diff| {
         // The whole batch at once, split over the threads in fixed blocks
         // of ΔW's columns (the result does not depend on their number).
         model.weight_grads_from(diff, pre, grads, faer::Par::rayon(0));

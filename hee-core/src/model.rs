@@ -409,8 +409,10 @@ impl<T: Real> HeeModel<T> {
     /// ∂U/∂x_k = φ_k′(x_k) − η_k − f′(x_k) ⊙ W_{k−1}ᵀ (x_{k−1} − A′_{k−1})
     ///
     /// with `a_prime` holding the estimate of A′(η) for every layer (exact, or
-    /// the interneurons' ε̄). `diff` and `tmp` are scratch of the state's shape.
-    /// Rows of layers below `first_free` in `grad` are left untouched.
+    /// the interneurons' ε̄). `diff` and `tmp` are scratch of the state's shape;
+    /// `diff` is left holding x_l − A′_l for every layer l below the top
+    /// (the learning step reads it, `dynamics::split_step`). Rows of layers
+    /// below `first_free` in `grad` are left untouched.
     /// Internal layout (units × samples), shapes unchecked: the step loop's
     /// kernel.
     #[allow(clippy::too_many_arguments)]

@@ -580,20 +580,16 @@ fn finish_step<T: Real>(state: &mut SamplerState<T>, partial: &[f64]) -> StepInf
     }
 }
 
-/// What the local rule reads from the state at the start of a step, one
-/// column per sample: f(x_l) of every layer l ≥ 1 (x_l itself when f is the
-/// identity) and the prediction errors x_l − A′_l of every layer.
-pub(crate) struct Taps<'a, T> {
-    pub fx: MatMut<'a, T>,
-    pub diff: MatMut<'a, T>,
-}
-
 /// A neuron step with a parameter update between its halves (the fused
 /// inference-and-learning step of [`crate::learning::learning_step`]):
 ///
-/// 1. for every chunk: the taps are filled from the state at the start of
-///    the step, and x moves by the kernel under the current parameters;
-/// 2. `update` changes the model from the taps (the whole batch);
+/// 1. for every chunk, from the state at the start of the step: the
+///    presynaptic rates f(x_l) of every layer l ≥ 1 go to `pre` (x_l itself
+///    when f is the identity), the prediction errors x_l − A′_l of every
+///    layer are formed (the drift needs them anyway), and x moves by the
+///    kernel under the current parameters;
+/// 2. `update(model, pre, errors)` changes the model (whole batch, one
+///    column per sample);
 /// 3. the top layer's constant A′ follows its bias, then for every chunk
 ///    η(x) is computed under the new parameters and the A′ estimators are
 ///    refreshed.
@@ -604,7 +600,7 @@ pub(crate) fn split_step<T: Real, D: Dynamics<T> + ?Sized>(
     dynamics: &D,
     model: &mut HeeModel<T>,
     chains: &mut Chains<T>,
-    taps: Taps<'_, T>,
+    mut pre: MatMut<'_, T>,
     update: impl FnOnce(&mut HeeModel<T>, MatRef<'_, T>, MatRef<'_, T>) -> Result<()>,
 ) -> Result<StepInfo> {
     let cfg = dynamics.config();
@@ -617,7 +613,6 @@ pub(crate) fn split_step<T: Real, D: Dynamics<T> + ?Sized>(
     cfg.a_prime.resolve_into(model, &mut ws.kinds)?;
     let n = model.total_size();
     let c = cfg.chunk;
-    let Taps { mut fx, mut diff } = taps;
     let m: &HeeModel<T> = model;
     (
         state.x.as_mut().par_col_chunks_mut(c),
@@ -627,29 +622,36 @@ pub(crate) fn split_step<T: Real, D: Dynamics<T> + ?Sized>(
         ws.buf.as_mut().par_col_chunks_mut(c),
         streams.rngs.par_chunks_mut(c),
         ws.partial.par_iter_mut(),
-        fx.rb_mut().par_col_chunks_mut(c),
-        diff.rb_mut().par_col_chunks_mut(c),
+        pre.rb_mut().par_col_chunks_mut(c),
     )
         .into_par_iter()
         .try_for_each(
-            |(mut x, eta, ap, aux, buf, rngs, partial, mut tfx, tdiff)| -> Result<()> {
+            |(mut x, eta, ap, aux, buf, rngs, partial, mut pre)| -> Result<()> {
                 if m.nonlinearity().is_identity() {
                     let o = m.offset(1);
                     let r = n - o;
-                    tfx.rb_mut()
+                    pre.rb_mut()
                         .subrows_mut(o, r)
                         .copy_from(x.rb().subrows(o, r));
                 } else {
-                    m.presynaptic(x.rb(), tfx);
+                    m.presynaptic(x.rb(), pre);
                 }
-                crate::model::zip_map2(tdiff, x.rb(), ap, |a, b| a - b);
                 let mut s = split_scratch(buf, n);
+                // The drift forms x_l − A′_l of layers 0…top−1 in `s.diff`;
+                // the rule needs the top layer's too.
+                let top = m.top();
+                crate::model::zip_map2(
+                    m.layer_of_mut(s.diff.rb_mut(), top),
+                    m.layer_of(x.rb(), top),
+                    m.layer_of(ap, top),
+                    |a, b| a - b,
+                );
                 *partial = move_chunk(dynamics, m, x.rb_mut(), eta, ap, aux, &mut s, rngs)?;
                 Ok(())
             },
         )
         .map_err(|e| stamp_step(e, state.step + 1, model, cfg))?;
-    update(model, fx.rb(), diff.rb())?;
+    update(model, pre.rb(), ws.buf.as_ref().subrows(n, n))?;
     fill_constant_a_prime(model, state)?;
     let kinds = &ws.kinds;
     (
