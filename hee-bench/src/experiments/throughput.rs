@@ -31,8 +31,8 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
 use hee_core::learning::{learning_step, LearningScratch, LocalLearning};
 use hee_core::{
-    APrime, BaseEnergy, Dynamics, HeeModel, InterneuronConfig, Langevin, LayerSpec, NeuralConfig,
-    Nonlinearity,
+    APrime, BaseEnergy, Chains, Dynamics, HeeModel, InterneuronConfig, Langevin, LayerSpec,
+    NeuralConfig, Nonlinearity,
 };
 use hee_eval::report::{prepare_dir, write_atomic, write_csv};
 use rand::SeedableRng;
@@ -41,12 +41,18 @@ use rand_chacha::ChaCha8Rng;
 use super::RunOptions;
 use crate::CliError;
 
-/// A workload: layer sizes from the observation up, batch, sub-steps K.
+/// A workload: layer sizes from the observation up, batch, sub-steps K, and
+/// the samples per parallel work unit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Workload {
     pub layers: Vec<usize>,
     pub batch: usize,
     pub substeps: usize,
+    /// Half the batch: one work unit per core of a 2-core machine, as the
+    /// training runs use (a larger unit makes the step's products wider,
+    /// which faer runs nearer its peak; the bits depend on it, never on
+    /// the thread count).
+    pub chunk: usize,
 }
 
 impl Workload {
@@ -67,11 +73,13 @@ pub fn workloads() -> Vec<Workload> {
             layers: vec![784, 256, 64],
             batch: 128,
             substeps: 4,
+            chunk: 64,
         },
         Workload {
             layers: vec![256, 256, 128],
             batch: 256,
             substeps: 4,
+            chunk: 128,
         },
     ]
 }
@@ -121,8 +129,19 @@ pub struct NormalRate {
 #[derive(Debug, Clone)]
 pub struct Throughput {
     pub rows: Vec<Row>,
+    /// 2-thread speed-up of each workload and mode.
+    pub scaling: Vec<Scaling>,
     pub normals: Vec<NormalRate>,
     pub machine: String,
+}
+
+/// How much faster 2 threads run a step than 1 (median of paired ratios).
+#[derive(Debug, Clone)]
+pub struct Scaling {
+    pub shape: String,
+    pub batch: usize,
+    pub mode: Mode,
+    pub speedup: f64,
 }
 
 /// The benchmark model: gaussian layers (σ = 1), tanh, weights of scale 0.5
@@ -149,6 +168,7 @@ pub fn kernel(w: &Workload) -> Result<Langevin, CliError> {
         substeps: w.substeps,
         ..InterneuronConfig::default()
     });
+    cfg.chunk = w.chunk;
     Ok(Langevin::new(cfg)?)
 }
 
@@ -171,22 +191,13 @@ pub fn flops(w: &Workload, mode: Mode) -> f64 {
         .sum()
 }
 
-/// Median of `reps` timings (seconds per call) of `n` calls of `f` each.
-fn median_time(
-    reps: usize,
-    n: usize,
-    mut f: impl FnMut() -> Result<(), CliError>,
-) -> Result<f64, CliError> {
-    let mut t = Vec::with_capacity(reps);
-    for _ in 0..reps {
-        let t0 = Instant::now();
-        for _ in 0..n {
-            f()?;
-        }
-        t.push(t0.elapsed().as_secs_f64() / n as f64);
+/// Seconds per call of `n` calls of `f`.
+fn time_calls(n: usize, mut f: impl FnMut() -> Result<(), CliError>) -> Result<f64, CliError> {
+    let t0 = Instant::now();
+    for _ in 0..n {
+        f()?;
     }
-    t.sort_by(f64::total_cmp);
-    Ok(t[reps / 2])
+    Ok(t0.elapsed().as_secs_f64() / n as f64)
 }
 
 /// Calls per timing so that one timing lasts about `secs`.
@@ -199,6 +210,12 @@ fn calls_for(secs: f64, mut f: impl FnMut() -> Result<(), CliError>) -> Result<u
     }
     let per = t0.elapsed().as_secs_f64() / n as f64;
     Ok(((secs / per) as usize).max(2))
+}
+
+/// Median of a list of timings or ratios.
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 /// The matrix products of one step of `mode`, alone, on the whole batch:
@@ -263,43 +280,126 @@ impl Products {
     }
 }
 
-/// The step's matrix products alone, on the whole batch (seconds).
-fn gemm_time(w: &Workload, mode: Mode, par: Par, reps: usize, secs: f64) -> Result<f64, CliError> {
-    let mut p = Products::new(w, mode);
-    let mut run = || -> Result<(), CliError> {
-        p.run(par);
-        Ok(())
-    };
-    let n = calls_for(secs, &mut run)?;
-    median_time(reps, n, run)
+/// One workload's step, ready to time: model, kernel, chains, scratch.
+struct StepBench {
+    mode: Mode,
+    model: HeeModel<f32>,
+    kernel: Langevin,
+    chains: Chains<f32>,
+    scratch: LearningScratch<f32>,
 }
 
-/// One step of `mode` (seconds), in the current rayon pool.
-fn step_time(w: &Workload, mode: Mode, seed: u64, reps: usize, secs: f64) -> Result<f64, CliError> {
-    let mut m = model(w, seed)?;
-    let k = kernel(w)?;
-    let x = data(w);
-    let mut chains = k.init(&m, Some(x.as_ref()), None, w.batch, seed)?;
-    let mut scratch = LearningScratch::new(&m, w.batch);
-    // A small rate keeps the weights where they started over the timing.
-    let rates = LocalLearning {
-        lr_weights: 1e-6,
-        lr_biases: 1e-6,
-        lr_energy: 0.0,
-    };
-    let mut run = || -> Result<(), CliError> {
-        match mode {
+impl StepBench {
+    fn new(w: &Workload, mode: Mode, seed: u64) -> Result<Self, CliError> {
+        let model = model(w, seed)?;
+        let kernel = kernel(w)?;
+        let x = data(w);
+        let chains = kernel.init(&model, Some(x.as_ref()), None, w.batch, seed)?;
+        let scratch = LearningScratch::new(&model, w.batch);
+        Ok(StepBench {
+            mode,
+            model,
+            kernel,
+            chains,
+            scratch,
+        })
+    }
+
+    fn run(&mut self) -> Result<(), CliError> {
+        // A small rate keeps the weights where they started over the timing.
+        let rates = LocalLearning {
+            lr_weights: 1e-6,
+            lr_biases: 1e-6,
+            lr_energy: 0.0,
+        };
+        match self.mode {
             Mode::Inference => {
-                k.step(&m, &mut chains)?;
+                self.kernel.step(&self.model, &mut self.chains)?;
             }
             Mode::Learning => {
-                learning_step(&mut m, &k, &mut chains, &mut scratch, &rates)?;
+                learning_step(
+                    &mut self.model,
+                    &self.kernel,
+                    &mut self.chains,
+                    &mut self.scratch,
+                    &rates,
+                )?;
             }
         }
         Ok(())
-    };
-    let n = calls_for(secs, &mut run)?;
-    median_time(reps, n, run)
+    }
+}
+
+/// One thread count's side of a measurement: its pool, the step and the
+/// products alone, and how many calls make one timing of each.
+struct Side {
+    threads: usize,
+    pool: rayon::ThreadPool,
+    par: Par,
+    step: StepBench,
+    products: Products,
+    calls: (usize, usize),
+}
+
+impl Side {
+    fn new(
+        w: &Workload,
+        mode: Mode,
+        threads: usize,
+        seed: u64,
+        secs: f64,
+    ) -> Result<Self, CliError> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| CliError::Usage(format!("throughput: thread pool: {e}")))?;
+        let par = if threads == 1 {
+            Par::Seq
+        } else {
+            Par::rayon(threads)
+        };
+        let mut step = pool.install(|| StepBench::new(w, mode, seed))?;
+        let mut products = Products::new(w, mode);
+        let calls = pool.install(|| -> Result<(usize, usize), CliError> {
+            Ok((
+                calls_for(secs, || step.run())?,
+                calls_for(secs, || {
+                    products.run(par);
+                    Ok(())
+                })?,
+            ))
+        })?;
+        Ok(Side {
+            threads,
+            pool,
+            par,
+            step,
+            products,
+            calls,
+        })
+    }
+
+    /// One timing of the step, then one of the products alone, in this
+    /// side's pool: (step, products) in seconds per call.
+    fn round(&mut self) -> Result<(f64, f64), CliError> {
+        let Side {
+            pool,
+            par,
+            step,
+            products,
+            calls,
+            ..
+        } = self;
+        pool.install(|| -> Result<(f64, f64), CliError> {
+            Ok((
+                time_calls(calls.0, || step.run())?,
+                time_calls(calls.1, || {
+                    products.run(*par);
+                    Ok(())
+                })?,
+            ))
+        })
+    }
 }
 
 /// Standard normal draws per second, bulk and one at a time (one thread).
@@ -377,51 +477,77 @@ pub fn machine() -> String {
 }
 
 /// Measures every workload, mode and thread count (1 and 2).
+///
+/// The machine's speed drifts (other tenants of a VM), so nothing is
+/// compared across time: for each workload and mode, rounds alternate the
+/// step and the products alone with 1 thread, then with 2, and every ratio
+/// is the median over rounds of the ratio within a round (efficiency =
+/// products / step; speed-up = 1-thread step / 2-thread step). Times are
+/// the medians of the rounds.
 pub fn run(opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Throughput, CliError> {
     prepare_dir(&opts.out)?;
-    let (reps, secs) = if opts.quick { (3, 0.05) } else { (7, 0.4) };
+    let (reps, secs) = if opts.quick { (3, 0.05) } else { (15, 0.2) };
     let mut rows = Vec::new();
-    for threads in [1usize, 2] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .map_err(|e| CliError::Usage(format!("throughput: thread pool: {e}")))?;
-        let par = if threads == 1 {
-            Par::Seq
-        } else {
-            Par::rayon(threads)
-        };
-        for w in workloads() {
-            for mode in [Mode::Inference, Mode::Learning] {
-                let (step, gemm) = pool.install(|| -> Result<(f64, f64), CliError> {
-                    Ok((
-                        step_time(&w, mode, opts.seed, reps, secs)?,
-                        gemm_time(&w, mode, par, reps, secs)?,
-                    ))
-                })?;
-                let f = flops(&w, mode);
+    let mut scaling = Vec::new();
+    for w in workloads() {
+        for mode in [Mode::Inference, Mode::Learning] {
+            let mut sides = [
+                Side::new(&w, mode, 1, opts.seed, secs)?,
+                Side::new(&w, mode, 2, opts.seed, secs)?,
+            ];
+            let mut times = [Vec::new(), Vec::new()];
+            for _ in 0..reps {
+                for (side, t) in sides.iter_mut().zip(times.iter_mut()) {
+                    t.push(side.round()?);
+                }
+            }
+            let f = flops(&w, mode);
+            for (side, t) in sides.iter().zip(&times) {
+                let step = median(t.iter().map(|r| r.0).collect());
+                let gemm = median(t.iter().map(|r| r.1).collect());
                 let row = Row {
                     shape: w.name(),
                     batch: w.batch,
-                    threads,
+                    threads: side.threads,
                     mode,
                     step_ms: step * 1e3,
                     gflops: f / step * 1e-9,
                     gemm_ms: gemm * 1e3,
                     gemm_gflops: f / gemm * 1e-9,
-                    efficiency: gemm / step,
+                    efficiency: median(t.iter().map(|r| r.1 / r.0).collect()),
                 };
                 progress(&format!(
                     "throughput: {} b{} {} thread(s) {:<9}: step {:.3} ms, products alone {:.3} ms, efficiency {:.3}",
-                    row.shape, row.batch, threads, mode.name(), row.step_ms, row.gemm_ms, row.efficiency
+                    row.shape, row.batch, side.threads, mode.name(), row.step_ms, row.gemm_ms, row.efficiency
                 ));
                 rows.push(row);
             }
+            let speedup = median(
+                times[0]
+                    .iter()
+                    .zip(&times[1])
+                    .map(|(a, b)| a.0 / b.0)
+                    .collect(),
+            );
+            progress(&format!(
+                "throughput: {} {}: 2 threads {speedup:.2}x faster than 1",
+                w.name(),
+                mode.name()
+            ));
+            scaling.push(Scaling {
+                shape: w.name(),
+                batch: w.batch,
+                mode,
+                speedup,
+            });
         }
     }
+    // The table is read by thread count first, as before.
+    rows.sort_by_key(|r| r.threads);
     let normals = normal_rates(if opts.quick { 0.05 } else { 0.5 });
     Ok(Throughput {
         rows,
+        scaling,
         normals,
         machine: machine(),
     })
@@ -462,6 +588,24 @@ pub fn write(opts: &RunOptions, r: &Throughput) -> Result<Vec<PathBuf>, CliError
         ],
         &rows,
     )?;
+    let scaling = opts.out.join("scaling.csv");
+    let rows: Vec<Vec<String>> = r
+        .scaling
+        .iter()
+        .map(|s| {
+            vec![
+                s.shape.clone(),
+                s.batch.to_string(),
+                s.mode.name().to_string(),
+                format!("{:.3}", s.speedup),
+            ]
+        })
+        .collect();
+    write_csv(
+        &scaling,
+        &["shape", "batch", "mode", "speedup_2_vs_1"],
+        &rows,
+    )?;
     let normals = opts.out.join("normals.csv");
     let rows: Vec<Vec<String>> = r
         .normals
@@ -471,5 +615,5 @@ pub fn write(opts: &RunOptions, r: &Throughput) -> Result<Vec<PathBuf>, CliError
     write_csv(&normals, &["method", "draws_per_second"], &rows)?;
     let machine = opts.out.join("machine.txt");
     write_atomic(&machine, r.machine.as_bytes())?;
-    Ok(vec![path, normals, machine])
+    Ok(vec![path, scaling, normals, machine])
 }
