@@ -118,8 +118,15 @@ impl Ziggurat {
                 any |= *f;
             }
             if any != 0 {
-                for t in 0..m {
-                    if miss[t] != 0 {
+                // Eight flags at a time, then the set ones in order: a
+                // byte-by-byte scan cost more than the misses themselves.
+                for (q, flags) in miss.chunks(8).enumerate() {
+                    let mut b = [0u8; 8];
+                    b[..flags.len()].copy_from_slice(flags);
+                    let mut bits = u64::from_le_bytes(b);
+                    while bits != 0 {
+                        let t = 8 * q + (bits.trailing_zeros() / 8) as usize;
+                        bits &= bits - 1;
                         let (i, j) = split(words[t]);
                         block[t] = self.slow(rng, i, j);
                     }
