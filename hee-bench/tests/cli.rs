@@ -395,6 +395,29 @@ fn quick_throughput_writes_its_table() {
     for (threads, mode) in [("1", "inference"), ("2", "learning")] {
         assert!(rows.iter().any(|r| r[2] == threads && r[3] == mode));
     }
+    // scaling.csv: the 1-thread step time over the 2-thread one, per
+    // workload and mode.
+    let scaling = std::fs::read_to_string(dir.join("scaling.csv")).unwrap();
+    let mut lines = scaling.lines();
+    assert_eq!(lines.next().unwrap(), "shape,batch,mode,speedup_2_vs_1");
+    let mut n = 0;
+    for l in lines {
+        let s: Vec<&str> = l.split(',').collect();
+        let step = |threads: &str| -> f64 {
+            let r = rows
+                .iter()
+                .find(|r| r[0] == s[0] && r[2] == threads && r[3] == s[2])
+                .unwrap();
+            r[4].parse().unwrap()
+        };
+        let speedup: f64 = s[3].parse().unwrap();
+        assert!(
+            (speedup - step("1") / step("2")).abs() < 2e-3 * speedup,
+            "{l}"
+        );
+        n += 1;
+    }
+    assert_eq!(n, 4);
     assert!(dir.join("normals.csv").exists() && dir.join("machine.txt").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }

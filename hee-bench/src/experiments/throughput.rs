@@ -30,12 +30,13 @@ use std::time::Instant;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
 use hee_core::learning::{learning_step, LearningScratch, LocalLearning};
+use hee_core::stream::SampleStream;
 use hee_core::{
     APrime, BaseEnergy, Chains, Dynamics, HeeModel, InterneuronConfig, Langevin, LayerSpec,
     NeuralConfig, Nonlinearity,
 };
 use hee_eval::report::{prepare_dir, write_atomic, write_csv};
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::RunOptions;
@@ -122,7 +123,8 @@ pub struct Row {
 #[derive(Debug, Clone)]
 pub struct NormalRate {
     pub method: &'static str,
-    pub draws_per_second: f64,
+    /// Normals, or 32-bit words, per second.
+    pub per_second: f64,
 }
 
 /// Everything the experiment measured.
@@ -135,7 +137,7 @@ pub struct Throughput {
     pub machine: String,
 }
 
-/// How much faster 2 threads run a step than 1 (median of paired ratios).
+/// How much faster 2 threads run a step than 1 (ratio of the median times).
 #[derive(Debug, Clone)]
 pub struct Scaling {
     pub shape: String,
@@ -402,38 +404,49 @@ impl Side {
     }
 }
 
-/// Standard normal draws per second, bulk and one at a time (one thread).
+/// Rates of the random numbers the step draws (one thread): standard
+/// normals in bulk and one at a time from the step's stream type, and the
+/// ChaCha8 keystream itself from it and from rand_chacha (same words).
 pub fn normal_rates(secs: f64) -> Vec<NormalRate> {
     let z = hee_core::normal::Ziggurat::get();
-    let mut rng = ChaCha8Rng::seed_from_u64(1);
     let mut buf = vec![0f32; 4096];
-    let mut sink = 0f32;
-    let mut rate = |bulk: bool| {
+    let mut words = vec![0u32; 4096];
+    let mut sink = 0u32;
+    // Calls `f` (which produces 4096 values) for about `secs`; values/s.
+    let mut rate = |f: &mut dyn FnMut(&mut [f32], &mut [u32])| {
         let t0 = Instant::now();
-        let mut draws = 0usize;
+        let mut n = 0usize;
         while t0.elapsed().as_secs_f64() < secs {
             for _ in 0..64 {
-                if bulk {
-                    z.fill(&mut rng, &mut buf);
-                } else {
-                    for o in buf.iter_mut() {
-                        *o = z.sample(&mut rng);
-                    }
-                }
-                sink += buf[17];
-                draws += buf.len();
+                f(&mut buf, &mut words);
+                sink ^= buf[17].to_bits() ^ words[17];
+                n += 4096;
             }
         }
-        draws as f64 / t0.elapsed().as_secs_f64()
+        n as f64 / t0.elapsed().as_secs_f64()
     };
+    let mut stream = SampleStream::new(1, 0);
+    let mut chacha = ChaCha8Rng::seed_from_u64(1);
     let out = vec![
         NormalRate {
-            method: "bulk fill (Ziggurat::fill)",
-            draws_per_second: rate(true),
+            method: "normals: bulk fill (Ziggurat::fill), SampleStream",
+            per_second: rate(&mut |b, _| z.fill(&mut stream, b)),
         },
         NormalRate {
-            method: "one at a time (Ziggurat::sample)",
-            draws_per_second: rate(false),
+            method: "normals: one at a time (Ziggurat::sample), SampleStream",
+            per_second: rate(&mut |b, _| {
+                for o in b.iter_mut() {
+                    *o = z.sample(&mut stream);
+                }
+            }),
+        },
+        NormalRate {
+            method: "ChaCha8 words: SampleStream::fill_words (16 blocks per pass)",
+            per_second: rate(&mut |_, w| stream.fill_words(w)),
+        },
+        NormalRate {
+            method: "ChaCha8 words: rand_chacha ChaCha8Rng (same stream)",
+            per_second: rate(&mut |_, w| chacha.fill(w)),
         },
     ];
     std::hint::black_box(sink);
@@ -480,10 +493,11 @@ pub fn machine() -> String {
 ///
 /// The machine's speed drifts (other tenants of a VM), so nothing is
 /// compared across time: for each workload and mode, rounds alternate the
-/// step and the products alone with 1 thread, then with 2, and every ratio
-/// is the median over rounds of the ratio within a round (efficiency =
-/// products / step; speed-up = 1-thread step / 2-thread step). Times are
-/// the medians of the rounds.
+/// step and the products alone with 1 thread, then with 2, so that every
+/// time of a row and its comparisons come from the same minutes. Times are
+/// medians over the rounds; efficiency (products / step) and the speed-up
+/// (1-thread step / 2-thread step) are ratios of those medians, so the
+/// tables can be checked by division.
 pub fn run(opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Throughput, CliError> {
     prepare_dir(&opts.out)?;
     let (reps, secs) = if opts.quick { (3, 0.05) } else { (15, 0.2) };
@@ -514,7 +528,7 @@ pub fn run(opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Throughp
                     gflops: f / step * 1e-9,
                     gemm_ms: gemm * 1e3,
                     gemm_gflops: f / gemm * 1e-9,
-                    efficiency: median(t.iter().map(|r| r.1 / r.0).collect()),
+                    efficiency: gemm / step,
                 };
                 progress(&format!(
                     "throughput: {} b{} {} thread(s) {:<9}: step {:.3} ms, products alone {:.3} ms, efficiency {:.3}",
@@ -522,13 +536,8 @@ pub fn run(opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Throughp
                 ));
                 rows.push(row);
             }
-            let speedup = median(
-                times[0]
-                    .iter()
-                    .zip(&times[1])
-                    .map(|(a, b)| a.0 / b.0)
-                    .collect(),
-            );
+            let speedup = median(times[0].iter().map(|r| r.0).collect())
+                / median(times[1].iter().map(|r| r.0).collect());
             progress(&format!(
                 "throughput: {} {}: 2 threads {speedup:.2}x faster than 1",
                 w.name(),
@@ -610,9 +619,9 @@ pub fn write(opts: &RunOptions, r: &Throughput) -> Result<Vec<PathBuf>, CliError
     let rows: Vec<Vec<String>> = r
         .normals
         .iter()
-        .map(|n| vec![n.method.to_string(), format!("{:.4e}", n.draws_per_second)])
+        .map(|n| vec![n.method.to_string(), format!("{:.4e}", n.per_second)])
         .collect();
-    write_csv(&normals, &["method", "draws_per_second"], &rows)?;
+    write_csv(&normals, &["method", "per_second"], &rows)?;
     let machine = opts.out.join("machine.txt");
     write_atomic(&machine, r.machine.as_bytes())?;
     Ok(vec![path, scaling, normals, machine])
