@@ -188,8 +188,13 @@ pub fn apply_gradients<T: Real>(
     }
     // Validate first so that a failure leaves the model untouched.
     for (l, w) in grads.weights.iter().enumerate() {
-        // The name is only formatted for the error (no allocation per step).
-        if !crate::model::all_finite(w.as_ref()) {
+        // Over column blocks in parallel; the name is only formatted for
+        // the error (no allocation per step).
+        let finite = w
+            .as_ref()
+            .par_col_chunks(WEIGHT_GRAD_BLOCK)
+            .all(|c| crate::model::all_finite(c));
+        if !finite {
             crate::model::check_finite(&format!("grad W[{l}]"), w.as_ref())?;
         }
     }
@@ -308,9 +313,10 @@ pub struct MinibatchInfo {
 }
 
 /// Clamps `data` (one observation per row), runs `warmup_steps` of inference,
-/// then `learning_steps` in which every step is followed by one application
-/// of the local rule. The latent state carries over from the previous
-/// minibatch, so consecutive minibatches continue the same chains.
+/// then `learning_steps` steps of inference and learning together, each with
+/// one application of the local rule ([`learning_step`]). The latent state
+/// carries over from the previous minibatch, so consecutive minibatches
+/// continue the same chains.
 ///
 /// When energy parameters learn, every proposed update is checked against
 /// the kernel's step sizes first ([`check_step_sizes_for`]): an update that

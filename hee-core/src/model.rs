@@ -563,51 +563,66 @@ impl<T: Real> HeeModel<T> {
         par: Par,
     ) {
         let n = T::of(diff.ncols() as f64);
-        for l in 0..=self.top() {
-            let dl = self.layer_of(diff, l);
-            // Σ_j d_ij column by column (each sum still runs over j in
-            // order), so the reads follow memory.
-            let b = &mut out.biases[l];
-            b.fill(T::zero());
-            for j in 0..dl.ncols() {
-                match contiguous(dl, j) {
-                    Some(c) => {
-                        for (b, &v) in b.iter_mut().zip(c) {
-                            *b += v;
+        let ParamGrads {
+            weights, biases, ..
+        } = out;
+        let mut bias_sums = || {
+            for (l, b) in biases.iter_mut().enumerate() {
+                let dl = self.layer_of(diff, l);
+                // Σ_j d_ij column by column (each sum still runs over j in
+                // order), so the reads follow memory.
+                b.fill(T::zero());
+                for j in 0..dl.ncols() {
+                    match contiguous(dl, j) {
+                        Some(c) => {
+                            for (b, &v) in b.iter_mut().zip(c) {
+                                *b += v;
+                            }
                         }
-                    }
-                    None => {
-                        for (i, b) in b.iter_mut().enumerate() {
-                            *b += dl[(i, j)];
+                        None => {
+                            for (i, b) in b.iter_mut().enumerate() {
+                                *b += dl[(i, j)];
+                            }
                         }
                     }
                 }
+                for b in b.iter_mut() {
+                    *b /= n;
+                }
             }
-            for b in b.iter_mut() {
-                *b /= n;
-            }
-            if l < self.top() {
-                let above = self.layer_of(pre, l + 1);
-                let scale = T::one() / n;
-                match par {
-                    Par::Seq => matmul(
-                        out.weights[l].as_mut(),
+        };
+        let scale = T::one() / n;
+        match par {
+            Par::Seq => {
+                bias_sums();
+                for (l, w) in weights.iter_mut().enumerate() {
+                    let (dl, above) = (self.layer_of(diff, l), self.layer_of(pre, l + 1));
+                    matmul(
+                        w.as_mut(),
                         Accum::Replace,
                         dl,
                         above.transpose(),
                         scale,
                         Par::Seq,
-                    ),
-                    // Fixed blocks of ΔW's columns, one product each: the
-                    // threads share the work without faer's parallel path
-                    // (which allocates), and the result depends on the
-                    // block size only, never on the number of threads.
-                    _ => out.weights[l]
-                        .as_mut()
-                        .par_col_chunks_mut(WEIGHT_GRAD_BLOCK)
-                        .zip(above.transpose().par_col_chunks(WEIGHT_GRAD_BLOCK))
-                        .for_each(|(o, a)| matmul(o, Accum::Replace, dl, a, scale, Par::Seq)),
+                    );
                 }
+            }
+            // Fixed blocks of ΔW's columns, one product each, for every
+            // matrix at once, while the bias sums run beside them: the
+            // threads share the work without faer's parallel path (which
+            // allocates), and the result depends on the block size only,
+            // never on the number of threads.
+            _ => {
+                let products = || {
+                    weights.par_iter_mut().enumerate().for_each(|(l, w)| {
+                        let (dl, above) = (self.layer_of(diff, l), self.layer_of(pre, l + 1));
+                        w.as_mut()
+                            .par_col_chunks_mut(WEIGHT_GRAD_BLOCK)
+                            .zip(above.transpose().par_col_chunks(WEIGHT_GRAD_BLOCK))
+                            .for_each(|(o, a)| matmul(o, Accum::Replace, dl, a, scale, Par::Seq))
+                    })
+                };
+                rayon::join(bias_sums, products);
             }
         }
     }
@@ -786,7 +801,7 @@ pub(crate) fn zip_map2<T: Real>(
     b: MatRef<'_, T>,
     f: impl Fn(T, T) -> T,
 ) {
-    zip_apply2(out, a, b, |o, a, b| *o = f(a, b));
+    zip_apply2(out, a, b, move |o, a, b| *o = f(a, b));
 }
 
 #[inline]

@@ -106,7 +106,9 @@ impl Ziggurat {
         let mut miss = [0u8; BLOCK];
         for block in out.chunks_mut(BLOCK) {
             let m = block.len();
-            let (words, miss) = (&mut words[..m], &mut miss[..m]);
+            let words = &mut words[..m];
+            let miss_all = &mut miss;
+            let miss = &mut miss_all[..m];
             rng.fill(&mut *words);
             // Every draw as if it fell in its rectangle: no branch, so the
             // loop vectorises; `miss` flags the ones that did not.
@@ -120,10 +122,14 @@ impl Ziggurat {
             if any != 0 {
                 // Eight flags at a time, then the set ones in order: a
                 // byte-by-byte scan cost more than the misses themselves.
-                for (q, flags) in miss.chunks(8).enumerate() {
-                    let mut b = [0u8; 8];
-                    b[..flags.len()].copy_from_slice(flags);
-                    let mut bits = u64::from_le_bytes(b);
+                // (A short last block leaves stale flags past m: clear them,
+                // so the scan always covers 64 and copies fixed sizes.)
+                miss_all[m..].fill(0);
+                for (q, flags) in miss_all.chunks_exact(8).enumerate() {
+                    let mut bits = u64::from_le_bytes([
+                        flags[0], flags[1], flags[2], flags[3], flags[4], flags[5], flags[6],
+                        flags[7],
+                    ]);
                     while bits != 0 {
                         let t = 8 * q + (bits.trailing_zeros() / 8) as usize;
                         bits &= bits - 1;

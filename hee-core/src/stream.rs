@@ -172,10 +172,18 @@ impl RngCore for SampleStream {
             }
             let n = (dest.len() / 4).min(BUF - self.index);
             let (head, rest) = dest.split_at_mut(4 * n);
-            for (c, w) in head
-                .chunks_exact_mut(4)
-                .zip(&self.buf[self.index..self.index + n])
+            let words = &self.buf[self.index..self.index + n];
+            #[cfg(target_endian = "little")]
             {
+                // SAFETY: a little-endian u32 slice viewed as its 4n bytes
+                // (u8 has no alignment or validity requirement) is exactly
+                // the words' little-endian bytes: one copy, not n.
+                let bytes =
+                    unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), 4 * n) };
+                head.copy_from_slice(bytes);
+            }
+            #[cfg(not(target_endian = "little"))]
+            for (c, w) in head.chunks_exact_mut(4).zip(words) {
                 c.copy_from_slice(&w.to_le_bytes());
             }
             self.index += n;

@@ -6,9 +6,9 @@
 //! on every layer that has a population, plain Langevin, Δt = 0.01 τ):
 //! 784-256-64 with batch 128, and 256-256-128 with batch 256. Modes:
 //! `inference` (one `Dynamics::step`) and `learning` (one
-//! [`hee_core::learning::learning_step`]: the step, the local rule's update
-//! and the resynchronisation of η). Each runs in a rayon pool of 1 and of 2
-//! threads.
+//! [`hee_core::learning::learning_step`]: the step with the local rule's
+//! update between the neurons' move and η). Each runs in a rayon pool of 1
+//! and of 2 threads, with chunks of half the batch (one per core).
 //!
 //! The floor is the step's matrix products alone, through faer on the whole
 //! batch with the same thread count: per weight matrix W_l (n_l × n_{l+1}),
@@ -19,10 +19,12 @@
 //! implementation can skip. Element-wise work (interneuron sub-steps, normal
 //! draws) is not counted as flops: it is what the efficiency charges.
 //!
-//! Also written: `normals.csv` (standard normal draws per second, bulk fill
-//! against a loop of single draws, one thread) and `machine.txt` (the CPU,
-//! its vector extensions and the thread counts), because every figure here
-//! is a property of the machine it ran on.
+//! Also written: `scaling.csv` (how much faster 2 threads run each step
+//! than 1), `normals.csv` (normal draws per second, bulk fill against a loop
+//! of single draws, and ChaCha8 words per second, the step's stream against
+//! rand_chacha's; one thread) and `machine.txt` (the CPU, its vector
+//! extensions and the thread counts), because every figure here is a
+//! property of the machine it ran on.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -85,7 +87,7 @@ pub fn workloads() -> Vec<Workload> {
     ]
 }
 
-/// Inference alone, or inference with the local rule after every step.
+/// Inference alone, or inference with one local-rule update per step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Inference,
