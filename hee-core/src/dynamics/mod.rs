@@ -653,20 +653,7 @@ pub(crate) fn split_step<T: Real, D: Dynamics<T> + ?Sized>(
         .map_err(|e| stamp_step(e, state.step + 1, model, cfg))?;
     update(model, pre.rb(), ws.buf.as_ref().subrows(n, n))?;
     fill_constant_a_prime(model, state)?;
-    let kinds = &ws.kinds;
-    (
-        state.x.as_ref().par_col_chunks(c),
-        state.eta.as_mut().par_col_chunks_mut(c),
-        state.a_prime.as_mut().par_col_chunks_mut(c),
-        state.eps.as_mut().par_col_chunks_mut(c),
-        ws.buf.as_mut().par_col_chunks_mut(c),
-        streams.rngs.par_chunks_mut(c),
-    )
-        .into_par_iter()
-        .try_for_each(|(x, eta, ap, eps, buf, rngs)| {
-            let s = split_scratch(buf, n);
-            refresh_chunk(cfg, model, kinds, x, eta, ap, eps, s.fx, rngs)
-        })
+    refresh_chunks(cfg, model, &ws.kinds, state, &mut ws.buf, &mut streams.rngs)
         .map_err(|e| stamp_step(e, state.step + 1, model, cfg))?;
     Ok(finish_step(state, &ws.partial))
 }
@@ -750,8 +737,20 @@ fn refresh<T: Real>(cfg: &NeuralConfig, model: &HeeModel<T>, chains: &mut Chains
         workspace: ws,
     } = chains;
     cfg.a_prime.resolve_into(model, &mut ws.kinds)?;
-    let kinds = &ws.kinds;
-    let (h_eps, k) = (T::of(cfg.h_eps()), cfg.substeps());
+    refresh_chunks(cfg, model, &ws.kinds, state, &mut ws.buf, &mut streams.rngs)
+        .map_err(|e| stamp_step(e, state.step, model, cfg))
+}
+
+/// [`refresh_chunk`] over every chunk of the batch, in parallel (errors are
+/// not stamped with a step).
+fn refresh_chunks<T: Real>(
+    cfg: &NeuralConfig,
+    model: &HeeModel<T>,
+    kinds: &[LayerAPrime],
+    state: &mut SamplerState<T>,
+    buf: &mut Mat<T>,
+    rngs: &mut [SampleStream],
+) -> Result<()> {
     let n = model.total_size();
     let c = cfg.chunk;
     (
@@ -759,16 +758,14 @@ fn refresh<T: Real>(cfg: &NeuralConfig, model: &HeeModel<T>, chains: &mut Chains
         state.eta.as_mut().par_col_chunks_mut(c),
         state.a_prime.as_mut().par_col_chunks_mut(c),
         state.eps.as_mut().par_col_chunks_mut(c),
-        ws.buf.as_mut().par_col_chunks_mut(c),
-        streams.rngs.par_chunks_mut(c),
+        buf.as_mut().par_col_chunks_mut(c),
+        rngs.par_chunks_mut(c),
     )
         .into_par_iter()
-        .try_for_each(|(x, mut eta, mut ap, eps, buf, rngs)| {
-            let mut s = split_scratch(buf, n);
-            model.natural_params_unchecked(x, s.fx.rb_mut(), eta.rb_mut());
-            refresh_all(model, kinds, eta.rb(), eps, ap.rb_mut(), h_eps, k, rngs)
+        .try_for_each(|(x, eta, ap, eps, buf, rngs)| {
+            let s = split_scratch(buf, n);
+            refresh_chunk(cfg, model, kinds, x, eta, ap, eps, s.fx, rngs)
         })
-        .map_err(|e| stamp_step(e, state.step, model, cfg))
 }
 
 /// The top layer's A′_L(b_L): η_L = b_L is the same for every sample and no
