@@ -16,6 +16,7 @@ use crate::error::{positive, HeeError, Result};
 use crate::model::HeeModel;
 use crate::quadrature;
 use crate::scalar::Real;
+use crate::stream::SampleStream;
 
 /// Parameters of the interneuron populations.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -164,7 +165,7 @@ impl APrime {
 /// [`LayerAPrime::Constant`] layers are left as they are.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-pub(crate) fn refresh_layer<T: Real, R: Rng + ?Sized>(
+pub(crate) fn refresh_layer<T: Real>(
     kind: LayerAPrime,
     energy: &BaseEnergy,
     eta: &[T],
@@ -172,7 +173,7 @@ pub(crate) fn refresh_layer<T: Real, R: Rng + ?Sized>(
     a_prime: &mut [T],
     h_eps: T,
     substeps: usize,
-    rng: &mut R,
+    rng: &mut SampleStream,
 ) -> Result<()> {
     match kind {
         LayerAPrime::Constant => {}
@@ -240,7 +241,7 @@ const UNIT_BLOCK: usize = 64;
 /// finite numbers (its ε and estimate are then left unwritten), if any.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn interneuron_substeps<T: Real, R: Rng + ?Sized>(
+fn interneuron_substeps<T: Real>(
     dphi: impl Fn(T) -> T,
     eta: &[T],
     eps: &mut [T],
@@ -248,7 +249,7 @@ fn interneuron_substeps<T: Real, R: Rng + ?Sized>(
     h_eps: T,
     noise: T,
     substeps: usize,
-    rng: &mut R,
+    rng: &mut SampleStream,
 ) -> Option<T> {
     let z = crate::normal::Ziggurat::get();
     let inv_k = T::one() / T::of(substeps as f64);
@@ -285,7 +286,8 @@ fn interneuron_substeps<T: Real, R: Rng + ?Sized>(
 
 /// Stand-alone interneuron population: runs `n_steps` neuron steps of the
 /// interneurons of one unit at fixed η and returns the time average of ε̄.
-/// Used to test the estimator against quadrature.
+/// Used to test the estimator against quadrature. The noise comes from a
+/// [`SampleStream`] keyed by 32 bytes of `rng`, as in the neural dynamics.
 pub fn interneuron_time_average<R: Rng + ?Sized>(
     energy: &BaseEnergy,
     eta: f64,
@@ -305,6 +307,7 @@ pub fn interneuron_time_average<R: Rng + ?Sized>(
             "interneuron sub-step too long for the energy's curvature",
         ));
     }
+    let mut stream = SampleStream::at(rng.random(), 0, 0);
     let mut eps = [0.0f64];
     let mut abar = [0.0f64];
     let mut acc = 0.0;
@@ -317,7 +320,7 @@ pub fn interneuron_time_average<R: Rng + ?Sized>(
             &mut abar,
             h_eps,
             config.substeps,
-            rng,
+            &mut stream,
         )?;
         if t >= burn_in {
             acc += abar[0];
@@ -328,7 +331,7 @@ pub fn interneuron_time_average<R: Rng + ?Sized>(
 
 /// Refreshes the A′ estimate of every layer for a chunk of sample columns.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn refresh_all<T: Real, R: Rng>(
+pub(crate) fn refresh_all<T: Real>(
     model: &HeeModel<T>,
     kinds: &[LayerAPrime],
     eta: MatRef<'_, T>,
@@ -336,7 +339,7 @@ pub(crate) fn refresh_all<T: Real, R: Rng>(
     mut a_prime: MatMut<'_, T>,
     h_eps: T,
     substeps: usize,
-    rngs: &mut [R],
+    rngs: &mut [SampleStream],
 ) -> Result<()> {
     crate::simd::dispatch(
         #[inline(always)]

@@ -167,6 +167,17 @@ pub fn apply_gradients<T: Real>(
     grads: &ParamGrads<T>,
     rates: &LocalLearning,
 ) -> Result<()> {
+    apply(model, grads, rates, false)
+}
+
+/// [`apply_gradients`]; `weights_finite` says the caller has already
+/// checked every ΔW entry (the learning step does, block by block).
+fn apply<T: Real>(
+    model: &mut HeeModel<T>,
+    grads: &ParamGrads<T>,
+    rates: &LocalLearning,
+    weights_finite: bool,
+) -> Result<()> {
     let shaped = grads.weights.len() == model.top()
         && grads.biases.len() == model.n_layers()
         && grads
@@ -190,10 +201,10 @@ pub fn apply_gradients<T: Real>(
     for (l, w) in grads.weights.iter().enumerate() {
         // Over column blocks in parallel; the name is only formatted for
         // the error (no allocation per step).
-        let finite = w
-            .as_ref()
-            .par_col_chunks(WEIGHT_GRAD_BLOCK)
-            .all(|c| crate::model::all_finite(c));
+        let finite = weights_finite
+            || w.as_ref()
+                .par_col_chunks(WEIGHT_GRAD_BLOCK)
+                .all(|c| crate::model::all_finite(c));
         if !finite {
             crate::model::check_finite(&format!("grad W[{l}]"), w.as_ref())?;
         }
@@ -270,8 +281,8 @@ pub fn learning_step<T: Real, D: Dynamics<T> + ?Sized>(
     split_step(dynamics, model, chains, fx.as_mut(), |model, pre, diff| {
         // The whole batch at once, split over the threads in fixed blocks
         // of ΔW's columns (the result does not depend on their number).
-        model.weight_grads_from(diff, pre, grads, faer::Par::rayon(0));
-        apply_gradients(model, grads, rates)
+        let finite = model.weight_grads_from(diff, pre, grads, faer::Par::rayon(0));
+        apply(model, grads, rates, finite)
     })
 }
 

@@ -549,19 +549,21 @@ impl<T: Real> HeeModel<T> {
         } else {
             fx
         };
-        self.weight_grads_from(diff.rb(), pre, out, par);
+        // Finiteness is checked where the gradients are used.
+        let _ = self.weight_grads_from(diff.rb(), pre, out, par);
     }
 
     /// ΔW_l = ⟨d_l pre_{l+1}ᵀ⟩ and Δb_l = ⟨d_l⟩ from the prediction errors
     /// `diff` (d_l = x_l − A′_l) and the presynaptic rates `pre` (f(x_l) for
-    /// l ≥ 1). Internal layout, shapes unchecked.
+    /// l ≥ 1). Returns whether every ΔW entry is finite. Internal layout,
+    /// shapes unchecked.
     pub(crate) fn weight_grads_from(
         &self,
         diff: MatRef<'_, T>,
         pre: MatRef<'_, T>,
         out: &mut ParamGrads<T>,
         par: Par,
-    ) {
+    ) -> bool {
         let n = T::of(diff.ncols() as f64);
         let ParamGrads {
             weights, biases, ..
@@ -592,9 +594,14 @@ impl<T: Real> HeeModel<T> {
             }
         };
         let scale = T::one() / n;
+        // Each block of ΔW is checked for finite values right after its
+        // product, while it is still in cache (the update must refuse a
+        // non-finite ΔW before it changes anything; a separate pass over
+        // ΔW cost a tenth of the update).
         match par {
             Par::Seq => {
                 bias_sums();
+                let mut finite = true;
                 for (l, w) in weights.iter_mut().enumerate() {
                     let (dl, above) = (self.layer_of(diff, l), self.layer_of(pre, l + 1));
                     matmul(
@@ -605,7 +612,9 @@ impl<T: Real> HeeModel<T> {
                         scale,
                         Par::Seq,
                     );
+                    finite &= all_finite(w.as_ref());
                 }
+                finite
             }
             // Fixed blocks of ΔW's columns, one product each, for every
             // matrix at once, while the bias sums run beside them: the
@@ -614,15 +623,25 @@ impl<T: Real> HeeModel<T> {
             // never on the number of threads.
             _ => {
                 let products = || {
-                    weights.par_iter_mut().enumerate().for_each(|(l, w)| {
-                        let (dl, above) = (self.layer_of(diff, l), self.layer_of(pre, l + 1));
-                        w.as_mut()
-                            .par_col_chunks_mut(WEIGHT_GRAD_BLOCK)
-                            .zip(above.transpose().par_col_chunks(WEIGHT_GRAD_BLOCK))
-                            .for_each(|(o, a)| matmul(o, Accum::Replace, dl, a, scale, Par::Seq))
-                    })
+                    weights
+                        .par_iter_mut()
+                        .enumerate()
+                        .map(|(l, w)| {
+                            let (dl, above) = (self.layer_of(diff, l), self.layer_of(pre, l + 1));
+                            w.as_mut()
+                                .par_col_chunks_mut(WEIGHT_GRAD_BLOCK)
+                                .zip(above.transpose().par_col_chunks(WEIGHT_GRAD_BLOCK))
+                                .map(|(mut o, a)| {
+                                    matmul(o.rb_mut(), Accum::Replace, dl, a, scale, Par::Seq);
+                                    all_finite(o.rb())
+                                })
+                                // Not `all`: it would stop early, and every
+                                // block must be computed.
+                                .reduce(|| true, |a, b| a & b)
+                        })
+                        .reduce(|| true, |a, b| a & b)
                 };
-                rayon::join(bias_sums, products);
+                rayon::join(bias_sums, products).1
             }
         }
     }

@@ -1,6 +1,7 @@
 //! The floating-point types the model runs in (`f32` by default, `f64` for
 //! references and tight tests).
 
+use crate::stream::SampleStream;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 
@@ -26,9 +27,10 @@ pub trait Real:
     /// approximation ([`tanh_f32`], max error 4.7e-7, a few f32 ulps near
     /// ±1); f64 (the reference precision) uses libm.
     fn tanh_fast(self) -> Self;
-    /// Fills `out` with standard normal draws (f32: the ziggurat's bulk
-    /// [`fill`](crate::normal::Ziggurat::fill); f64: one draw at a time).
-    fn fill_normals<R: Rng + ?Sized>(z: &crate::normal::Ziggurat, rng: &mut R, out: &mut [Self]);
+    /// Fills `out` with standard normal draws from a sample's stream (f32:
+    /// the ziggurat's bulk [`fill_stream`](crate::normal::Ziggurat::fill_stream);
+    /// f64: one draw at a time).
+    fn fill_normals(z: &crate::normal::Ziggurat, rng: &mut SampleStream, out: &mut [Self]);
     /// Type name for reports.
     const NAME: &'static str;
 }
@@ -52,8 +54,8 @@ impl Real for f32 {
         tanh_f32(self)
     }
     #[inline(always)]
-    fn fill_normals<R: Rng + ?Sized>(z: &crate::normal::Ziggurat, rng: &mut R, out: &mut [f32]) {
-        z.fill_inline(rng, out)
+    fn fill_normals(z: &crate::normal::Ziggurat, rng: &mut SampleStream, out: &mut [f32]) {
+        z.fill_stream_inline(rng, out)
     }
     const NAME: &'static str = "f32";
 }
@@ -76,7 +78,7 @@ impl Real for f64 {
         self.tanh()
     }
     #[inline(always)]
-    fn fill_normals<R: Rng + ?Sized>(_: &crate::normal::Ziggurat, rng: &mut R, out: &mut [f64]) {
+    fn fill_normals(_: &crate::normal::Ziggurat, rng: &mut SampleStream, out: &mut [f64]) {
         for o in out {
             *o = <StandardNormal as Distribution<f64>>::sample(&StandardNormal, rng);
         }

@@ -127,6 +127,23 @@ impl SampleStream {
         w
     }
 
+    /// The next `m` words (m ≤ 256) in place in the buffer, consumed, when
+    /// they are all there (after a refill if the buffer is spent); `None`
+    /// (nothing consumed) when they cross the buffer's end. Lets the
+    /// ziggurat map words without copying them out.
+    #[inline]
+    pub(crate) fn take_in_place(&mut self, m: usize) -> Option<&[u32]> {
+        if self.index == BUF {
+            self.refill_at(self.buf_block.wrapping_add(LANES as u64));
+        }
+        let start = self.index;
+        if BUF - start < m {
+            return None;
+        }
+        self.index += m;
+        Some(&self.buf[start..start + m])
+    }
+
     /// Fills the buffer with blocks `block`, `block + 1`, … and rewinds it.
     fn refill_at(&mut self, block: u64) {
         let (key, stream, buf) = (&self.key, self.stream, &mut self.buf);
