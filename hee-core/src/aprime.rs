@@ -330,8 +330,41 @@ pub fn interneuron_time_average<R: Rng + ?Sized>(
 }
 
 /// Refreshes the A′ estimate of every layer for a chunk of sample columns.
+///
+/// The columns go in groups of [`STEAL_COLUMNS`] that an idle thread may
+/// take over: the chunk's matrix products are done by then, and on a VM
+/// whose cores run at unequal speeds the faster one would otherwise wait at
+/// the end of the phase. Each sample's draws come from its own stream, so
+/// the result does not depend on who runs which group.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn refresh_all<T: Real>(
+    model: &HeeModel<T>,
+    kinds: &[LayerAPrime],
+    eta: MatRef<'_, T>,
+    eps: MatMut<'_, T>,
+    a_prime: MatMut<'_, T>,
+    h_eps: T,
+    substeps: usize,
+    rngs: &mut [SampleStream],
+) -> Result<()> {
+    use rayon::prelude::*;
+    (
+        eta.par_col_chunks(STEAL_COLUMNS),
+        eps.par_col_chunks_mut(STEAL_COLUMNS),
+        a_prime.par_col_chunks_mut(STEAL_COLUMNS),
+        rngs.par_chunks_mut(STEAL_COLUMNS),
+    )
+        .into_par_iter()
+        .try_for_each(|(eta, eps, a_prime, rngs)| {
+            refresh_columns(model, kinds, eta, eps, a_prime, h_eps, substeps, rngs)
+        })
+}
+
+/// Columns per group of [`refresh_all`].
+const STEAL_COLUMNS: usize = 16;
+
+#[allow(clippy::too_many_arguments)]
+fn refresh_columns<T: Real>(
     model: &HeeModel<T>,
     kinds: &[LayerAPrime],
     eta: MatRef<'_, T>,

@@ -288,7 +288,7 @@ impl<T: Real> HeeModel<T> {
     }
 
     /// ∂U/∂x_k for the layers k ≥ `first_free` (see
-    /// [`state_gradient_unchecked`](Self::state_gradient_unchecked) for the
+    /// `state_gradient_unchecked` for the
     /// equation), from states `x`, their natural parameters `eta` and an A′
     /// estimate `a_prime`, all batch × total units. Columns of layers below
     /// `first_free` are zero.
@@ -324,7 +324,7 @@ impl<T: Real> HeeModel<T> {
     }
 
     /// The local rule's ascent direction for W and b (see
-    /// [`weight_grads_unchecked`](Self::weight_grads_unchecked)), averaged
+    /// `weight_grads_unchecked`), averaged
     /// over a batch of states `x` with A′ estimates `a_prime` (both batch ×
     /// total units). Energy-parameter slots are zero.
     pub fn weight_grads(&self, x: MatRef<'_, T>, a_prime: MatRef<'_, T>) -> Result<ParamGrads<T>> {

@@ -3,7 +3,7 @@
 //!
 //! The crate is compiled for the baseline target (SSE2 on x86-64), so its
 //! loops vectorise only 4 lanes wide and table lookups (the ziggurat's) not
-//! at all. [`dispatch`] runs a closure inside a function compiled with
+//! at all. `dispatch` runs a closure inside a function compiled with
 //! AVX-512 or AVX2 enabled, chosen once per call by the standard library's
 //! cached CPU detection; the closure's body is inlined there and vectorised
 //! for that extension.
@@ -19,20 +19,29 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 static BASELINE: AtomicBool = AtomicBool::new(false);
 
-/// Makes every later [`dispatch`] take the baseline path (tests compare the
+/// Makes every later `dispatch` take the baseline path (tests compare the
 /// paths bit for bit; also a way to rule the vector paths out when
 /// debugging). Process-wide.
 pub fn force_baseline(on: bool) {
     BASELINE.store(on, Ordering::Relaxed);
 }
 
-/// The vector extension [`dispatch`] uses on this machine.
+/// The vector extension `dispatch` uses on this machine.
 pub fn extension() -> &'static str {
     if BASELINE.load(Ordering::Relaxed) {
         return "baseline";
     }
     static DETECTED: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
     DETECTED.get_or_init(detect)
+}
+
+/// Whether [`dispatch`] takes the AVX-512 path: for kernels written with
+/// AVX-512 intrinsics, which check this (two relaxed loads) before every
+/// block rather than comparing names.
+#[inline]
+pub(crate) fn has_avx512() -> bool {
+    static DETECTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    !BASELINE.load(Ordering::Relaxed) && *DETECTED.get_or_init(|| detect() == "avx512")
 }
 
 fn detect() -> &'static str {

@@ -148,7 +148,7 @@ impl SampleStream {
     fn refill_at(&mut self, block: u64) {
         let (key, stream, buf) = (&self.key, self.stream, &mut self.buf);
         #[cfg(target_arch = "x86_64")]
-        if crate::simd::extension() == "avx512" {
+        if crate::simd::has_avx512() {
             // SAFETY: AVX-512F was detected on this CPU by `extension`.
             unsafe { avx512::chacha8_blocks(key, stream, block, buf) };
             self.buf_block = block;

@@ -407,7 +407,8 @@ impl Side {
 }
 
 /// Rates of the random numbers the step draws (one thread): standard
-/// normals in bulk and one at a time from the step's stream type, and the
+/// normals in bulk (the step's stream path and the generic one, same
+/// draws) and one at a time from the step's stream type, and the
 /// ChaCha8 keystream itself from it and from rand_chacha (same words).
 pub fn normal_rates(secs: f64) -> Vec<NormalRate> {
     let z = hee_core::normal::Ziggurat::get();
@@ -431,7 +432,11 @@ pub fn normal_rates(secs: f64) -> Vec<NormalRate> {
     let mut chacha = ChaCha8Rng::seed_from_u64(1);
     let out = vec![
         NormalRate {
-            method: "normals: bulk fill (Ziggurat::fill), SampleStream",
+            method: "normals: stream fill (Ziggurat::fill_stream, the step's path), SampleStream",
+            per_second: rate(&mut |b, _| z.fill_stream(&mut stream, b)),
+        },
+        NormalRate {
+            method: "normals: generic bulk fill (Ziggurat::fill, any Rng), SampleStream",
             per_second: rate(&mut |b, _| z.fill(&mut stream, b)),
         },
         NormalRate {

@@ -172,7 +172,7 @@ pub const CURVATURE_SAMPLES: usize = 4;
 impl Adaptation {
     /// The tuned kernel for `model` and the data the run will use: `data`
     /// (batch × size(0)) and `latents` (batch × latent units, zero if `None`),
-    /// exactly as passed to [`Dynamics::init`](super::Dynamics::init).
+    /// exactly as passed to [`Dynamics::init`].
     ///
     /// The curvature range is measured by [`CurvatureRange::at_state`] at up
     /// to [`CURVATURE_SAMPLES`] samples spread evenly over the batch, taking
