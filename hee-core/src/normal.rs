@@ -106,50 +106,23 @@ impl Ziggurat {
     pub fn fill<R: Rng + ?Sized>(&self, rng: &mut R, out: &mut [f32]) {
         crate::simd::dispatch(
             #[inline(always)]
-            || self.fill_inline(rng, out),
-        )
-    }
-
-    /// [`fill`](Self::fill) for callers already inside a dispatched kernel.
-    #[inline(always)]
-    pub(crate) fn fill_inline<R: Rng + ?Sized>(&self, rng: &mut R, out: &mut [f32]) {
-        let mut words = [0u32; BLOCK];
-        let mut miss = [0u8; BLOCK];
-        for block in out.chunks_mut(BLOCK) {
-            let m = block.len();
-            let words = &mut words[..m];
-            let miss_all = &mut miss;
-            let miss = &mut miss_all[..m];
-            rng.fill(&mut *words);
-            // Every draw as if it fell in its rectangle: no branch, so the
-            // loop vectorises; `miss` flags the ones that did not.
-            let mut any = 0u8;
-            for ((o, &u), f) in block.iter_mut().zip(words.iter()).zip(miss.iter_mut()) {
-                let (i, j) = split(u);
-                *o = j as f32 * self.w[i];
-                *f = (j.unsigned_abs() >= self.k[i]) as u8;
-                any |= *f;
-            }
-            if any != 0 {
-                // Eight flags at a time, then the set ones in order: a
-                // byte-by-byte scan cost more than the misses themselves.
-                // (A short last block leaves stale flags past m: clear them,
-                // so the scan always covers 64 and copies fixed sizes.)
-                miss_all[m..].fill(0);
-                for (q, flags) in miss_all.chunks_exact(8).enumerate() {
-                    let mut bits = u64::from_le_bytes([
-                        flags[0], flags[1], flags[2], flags[3], flags[4], flags[5], flags[6],
-                        flags[7],
-                    ]);
-                    while bits != 0 {
-                        let t = 8 * q + (bits.trailing_zeros() / 8) as usize;
-                        bits &= bits - 1;
-                        let (i, j) = split(words[t]);
-                        block[t] = self.slow(rng, i, j);
+            || {
+                let mut words = [0u32; BLOCK];
+                let mut at = [0u8; BLOCK];
+                let mut word = [0u32; BLOCK];
+                for block in out.chunks_mut(BLOCK) {
+                    let words = &mut words[..block.len()];
+                    rng.fill(&mut *words);
+                    // Always the portable pass: this is the reference that
+                    // `fill_stream`'s AVX-512 kernel is tested against.
+                    let misses = self.map_block(false, words, block, &mut at, &mut word);
+                    for (&t, &u) in at[..misses].iter().zip(&word[..misses]) {
+                        let (i, j) = split(u);
+                        block[t as usize] = self.slow(rng, i, j);
                     }
                 }
-            }
-        }
+            },
+        )
     }
 
     /// [`fill`](Self::fill) from a sample's [`SampleStream`]: the same words
@@ -218,6 +191,10 @@ impl Ziggurat {
             return n;
         }
         let _ = wide;
+        // Every draw as if it fell in its rectangle: no branch, so the loop
+        // vectorises; `miss` flags the ones that did not. The flags are then
+        // read eight at a time (a byte-by-byte scan cost more than the
+        // misses themselves).
         let m = words.len();
         let mut miss = [0u8; BLOCK];
         let mut any = 0u8;
