@@ -1,6 +1,9 @@
 //! Runs steps of the throughput workload in a loop, for a profiler:
 //! `cargo run --release -p hee-bench --example step_loop -- [inference|learning] [STEPS] [SHAPE 0|1] [CHUNK]`
 //! (`perf record -g target/release/examples/step_loop learning 2000`).
+//! `step_loop normals [BLOCKS]` times the step's normal draws alone
+//! (`Ziggurat::fill_stream` over blocks of 64, as the interneurons take
+//! them), in ns per draw.
 
 use hee_bench::experiments::throughput::{data, kernel, model, workloads};
 use hee_core::learning::{learning_step, LearningScratch, LocalLearning};
@@ -8,6 +11,20 @@ use hee_core::Dynamics;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).is_some_and(|m| m == "normals") {
+        let blocks: usize = args.get(2).map_or(Ok(2_000_000), |s| s.parse())?;
+        let z = hee_core::normal::Ziggurat::get();
+        let mut stream = hee_core::stream::SampleStream::new(1, 0);
+        let mut buf = [0f32; 64];
+        let (mut acc, t0) = (0f32, std::time::Instant::now());
+        for _ in 0..blocks {
+            z.fill_stream(&mut stream, &mut buf);
+            acc += buf[7];
+        }
+        let ns = t0.elapsed().as_secs_f64() * 1e9 / (blocks * 64) as f64;
+        println!("normals: {ns:.3} ns per draw (checksum {acc})");
+        return Ok(());
+    }
     let learning = args.get(1).is_some_and(|m| m == "learning");
     let steps: usize = args.get(2).map_or(Ok(1000), |s| s.parse())?;
     let shape: usize = args.get(3).map_or(Ok(0), |s| s.parse())?;

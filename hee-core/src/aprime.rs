@@ -253,31 +253,58 @@ fn interneuron_substeps<T: Real>(
 ) -> Option<T> {
     let z = crate::normal::Ziggurat::get();
     let inv_k = T::one() / T::of(substeps as f64);
-    let mut v = [T::zero(); UNIT_BLOCK];
-    let mut sum = [T::zero(); UNIT_BLOCK];
     let mut xi = [T::zero(); UNIT_BLOCK];
+    // One sub-step of a block: ε ← ε + hε(η − φ′(ε)) + √(2hε) ξ, summed.
+    let substep = |e: &[T], v: &mut [T], sum: &mut [T], xi: &[T]| {
+        for i in 0..e.len() {
+            let vi = v[i] + h_eps * (e[i] - dphi(v[i])) + noise * xi[i];
+            v[i] = vi;
+            sum[i] += vi;
+        }
+    };
+    let (full, rest) = (eta.len() / UNIT_BLOCK, eta.len() % UNIT_BLOCK);
+    let (eps_full, eps_rest) = eps.split_at_mut(full * UNIT_BLOCK);
+    let (ap_full, ap_rest) = a_prime.split_at_mut(full * UNIT_BLOCK);
+    // Full blocks with their length known at compile time, so that ε and
+    // the sums stay in registers across the sub-steps and the copies and
+    // the finiteness test are a few vector instructions (with a run-time
+    // length they were calls to memmove and a scalar loop).
     for ((e, ep), ap) in eta
-        .chunks(UNIT_BLOCK)
-        .zip(eps.chunks_mut(UNIT_BLOCK))
-        .zip(a_prime.chunks_mut(UNIT_BLOCK))
+        .chunks_exact(UNIT_BLOCK)
+        .zip(eps_full.chunks_exact_mut(UNIT_BLOCK))
+        .zip(ap_full.chunks_exact_mut(UNIT_BLOCK))
     {
-        let m = e.len();
-        let (v, sum, xi) = (&mut v[..m], &mut sum[..m], &mut xi[..m]);
-        v.copy_from_slice(ep);
-        sum.fill(T::zero());
+        let e: &[T; UNIT_BLOCK] = e.try_into().expect("exact chunk");
+        let mut v: [T; UNIT_BLOCK] = (*ep).try_into().expect("exact chunk");
+        let mut sum = [T::zero(); UNIT_BLOCK];
+        for _ in 0..substeps {
+            T::fill_normals(z, rng, &mut xi);
+            substep(e, &mut v, &mut sum, &xi);
+        }
+        if sum.iter().fold(false, |bad, s| bad | !s.is_finite()) {
+            let i = sum.iter().position(|s| !s.is_finite()).unwrap_or(0);
+            return Some(e[i]);
+        }
+        ep.copy_from_slice(&v);
+        for (a, &s) in ap.iter_mut().zip(sum.iter()) {
+            *a = s * inv_k;
+        }
+    }
+    if rest > 0 {
+        let e = &eta[full * UNIT_BLOCK..];
+        let mut v = [T::zero(); UNIT_BLOCK];
+        let mut sum = [T::zero(); UNIT_BLOCK];
+        let (v, sum, xi) = (&mut v[..rest], &mut sum[..rest], &mut xi[..rest]);
+        v.copy_from_slice(eps_rest);
         for _ in 0..substeps {
             T::fill_normals(z, rng, xi);
-            for i in 0..m {
-                let vi = v[i] + h_eps * (e[i] - dphi(v[i])) + noise * xi[i];
-                v[i] = vi;
-                sum[i] += vi;
-            }
+            substep(e, v, sum, xi);
         }
         if let Some(i) = sum.iter().position(|s| !s.is_finite()) {
             return Some(e[i]);
         }
-        ep.copy_from_slice(v);
-        for (a, &s) in ap.iter_mut().zip(sum.iter()) {
+        eps_rest.copy_from_slice(v);
+        for (a, &s) in ap_rest.iter_mut().zip(sum.iter()) {
             *a = s * inv_k;
         }
     }

@@ -64,6 +64,9 @@ pub struct LearningScratch<T> {
     diff: Mat<T>,
     /// The last gradients computed.
     pub grads: ParamGrads<T>,
+    /// W_l + rate·ΔW_l, formed beside ΔW by the learning step and then
+    /// swapped with W_l (so the update needs no pass of its own).
+    next_weights: Vec<Mat<T>>,
 }
 
 impl<T: Real> LearningScratch<T> {
@@ -74,6 +77,9 @@ impl<T: Real> LearningScratch<T> {
             fx: Mat::zeros(n, batch),
             diff: Mat::zeros(n, batch),
             grads: ParamGrads::zeros_like(model),
+            next_weights: (0..model.top())
+                .map(|l| Mat::zeros(model.size(l), model.size(l + 1)))
+                .collect(),
         }
     }
 }
@@ -167,7 +173,7 @@ pub fn apply_gradients<T: Real>(
     grads: &ParamGrads<T>,
     rates: &LocalLearning,
 ) -> Result<()> {
-    apply(model, grads, rates, false)
+    apply(model, grads, rates, None)
 }
 
 /// [`apply_gradients`]; `weights_finite` says the caller has already
@@ -176,7 +182,7 @@ fn apply<T: Real>(
     model: &mut HeeModel<T>,
     grads: &ParamGrads<T>,
     rates: &LocalLearning,
-    weights_finite: bool,
+    next_weights: Option<&mut [Mat<T>]>,
 ) -> Result<()> {
     let shaped = grads.weights.len() == model.top()
         && grads.biases.len() == model.n_layers()
@@ -201,7 +207,7 @@ fn apply<T: Real>(
     for (l, w) in grads.weights.iter().enumerate() {
         // Over column blocks in parallel; the name is only formatted for
         // the error (no allocation per step).
-        let finite = weights_finite
+        let finite = next_weights.is_some()
             || w.as_ref()
                 .par_col_chunks(WEIGHT_GRAD_BLOCK)
                 .all(|c| crate::model::all_finite(c));
@@ -227,15 +233,20 @@ fn apply<T: Real>(
         None
     };
     let (lw, lb) = (T::of(rates.lr_weights), T::of(rates.lr_biases));
-    for (l, g) in grads.weights.iter().enumerate() {
-        // W += rate·G in place: vectorised passes over blocks of columns,
-        // shared by the threads (element-wise, so the same bits whatever
-        // their number).
-        model
-            .weight_mut(l)
-            .par_col_chunks_mut(WEIGHT_GRAD_BLOCK)
-            .zip(g.as_ref().par_col_chunks(WEIGHT_GRAD_BLOCK))
-            .for_each(|(w, g)| faer::zip!(w, g).for_each(|faer::unzip!(w, g)| *w += lw * *g));
+    if let Some(next) = next_weights {
+        // Already W + rate·ΔW, element by element as below.
+        model.swap_weights(next);
+    } else {
+        for (l, g) in grads.weights.iter().enumerate() {
+            // W += rate·G in place: vectorised passes over blocks of columns,
+            // shared by the threads (element-wise, so the same bits whatever
+            // their number).
+            model
+                .weight_mut(l)
+                .par_col_chunks_mut(WEIGHT_GRAD_BLOCK)
+                .zip(g.as_ref().par_col_chunks(WEIGHT_GRAD_BLOCK))
+                .for_each(|(w, g)| faer::zip!(w, g).for_each(|faer::unzip!(w, g)| *w += lw * *g));
+        }
     }
     for (l, g) in grads.biases.iter().enumerate() {
         for (b, &v) in model.bias_mut(l).iter_mut().zip(g) {
@@ -277,12 +288,25 @@ pub fn learning_step<T: Real, D: Dynamics<T> + ?Sized>(
         energy_gradients(model, &chains.state, &cfg.a_prime, &mut scratch.grads)?;
         check_step_sizes_for(model, proposed_energies(model, &scratch.grads, rates)?, cfg)?;
     }
-    let LearningScratch { fx, grads, .. } = scratch;
+    let LearningScratch {
+        fx,
+        grads,
+        next_weights,
+        ..
+    } = scratch;
     split_step(dynamics, model, chains, fx.as_mut(), |model, pre, diff| {
         // The whole batch at once, split over the threads in fixed blocks
-        // of ΔW's columns (the result does not depend on their number).
-        let finite = model.weight_grads_from(diff, pre, grads, faer::Par::rayon(0));
-        apply(model, grads, rates, finite)
+        // of ΔW's columns (the result does not depend on their number),
+        // each finite block also forming its block of W + rate·ΔW.
+        let lw = T::of(rates.lr_weights);
+        let finite = model.weight_grads_from(
+            diff,
+            pre,
+            grads,
+            faer::Par::rayon(0),
+            Some((lw, &mut next_weights[..])),
+        );
+        apply(model, grads, rates, finite.then_some(&mut next_weights[..]))
     })
 }
 
@@ -291,7 +315,16 @@ fn check_scratch<T: Real>(
     chains: &Chains<T>,
     scratch: &LearningScratch<T>,
 ) -> Result<()> {
-    if scratch.fx.ncols() != chains.batch() || scratch.fx.nrows() != model.total_size() {
+    let next_shaped = scratch.next_weights.len() == model.top()
+        && scratch
+            .next_weights
+            .iter()
+            .enumerate()
+            .all(|(l, w)| (w.nrows(), w.ncols()) == (model.size(l), model.size(l + 1)));
+    if scratch.fx.ncols() != chains.batch()
+        || scratch.fx.nrows() != model.total_size()
+        || !next_shaped
+    {
         return Err(HeeError::DimensionMismatch {
             field: "learning scratch".into(),
             expected: format!("{} samples of {} units", chains.batch(), model.total_size()),

@@ -550,19 +550,25 @@ impl<T: Real> HeeModel<T> {
             fx
         };
         // Finiteness is checked where the gradients are used.
-        let _ = self.weight_grads_from(diff.rb(), pre, out, par);
+        let _ = self.weight_grads_from(diff.rb(), pre, out, par, None);
     }
 
     /// ΔW_l = ⟨d_l pre_{l+1}ᵀ⟩ and Δb_l = ⟨d_l⟩ from the prediction errors
     /// `diff` (d_l = x_l − A′_l) and the presynaptic rates `pre` (f(x_l) for
     /// l ≥ 1). Returns whether every ΔW entry is finite. Internal layout,
     /// shapes unchecked.
+    ///
+    /// With `next = Some((rate, w_next))`, each finite block of ΔW_l is also
+    /// turned into W_l + rate·ΔW_l in `w_next[l]` while it is in cache (the
+    /// learning step then swaps the matrices instead of a separate pass
+    /// over W and ΔW); `w_next` is meaningful only when `true` is returned.
     pub(crate) fn weight_grads_from(
         &self,
         diff: MatRef<'_, T>,
         pre: MatRef<'_, T>,
         out: &mut ParamGrads<T>,
         par: Par,
+        next: Option<(T, &mut [Mat<T>])>,
     ) -> bool {
         let n = T::of(diff.ncols() as f64);
         let ParamGrads {
@@ -602,6 +608,7 @@ impl<T: Real> HeeModel<T> {
             Par::Seq => {
                 bias_sums();
                 let mut finite = true;
+                let (rate, mut next) = split_next(next);
                 for (l, w) in weights.iter_mut().enumerate() {
                     let (dl, above) = (self.layer_of(diff, l), self.layer_of(pre, l + 1));
                     matmul(
@@ -612,7 +619,11 @@ impl<T: Real> HeeModel<T> {
                         scale,
                         Par::Seq,
                     );
-                    finite &= all_finite(w.as_ref());
+                    let ok = all_finite(w.as_ref());
+                    if let (true, Some(next)) = (ok, next.as_deref_mut()) {
+                        step_block(next[l].as_mut(), self.weight(l), w.as_ref(), rate);
+                    }
+                    finite &= ok;
                 }
                 finite
             }
@@ -622,24 +633,44 @@ impl<T: Real> HeeModel<T> {
             // allocates), and the result depends on the block size only,
             // never on the number of threads.
             _ => {
-                let products = || {
-                    weights
+                let (rate, next) = split_next(next);
+                // ΔW_l block by block, and W_l + rate·ΔW_l beside it when
+                // `next` is given (an empty target otherwise).
+                let layer = |l: usize, w: &mut Mat<T>, wn: MatMut<'_, T>, with_next: bool| {
+                    let (dl, above) = (self.layer_of(diff, l), self.layer_of(pre, l + 1));
+                    w.as_mut()
+                        .par_col_chunks_mut(WEIGHT_GRAD_BLOCK)
+                        .zip(above.transpose().par_col_chunks(WEIGHT_GRAD_BLOCK))
+                        .zip(wn.par_col_chunks_mut(WEIGHT_GRAD_BLOCK))
+                        .zip(self.weight(l).par_col_chunks(WEIGHT_GRAD_BLOCK))
+                        .map(|(((mut o, a), wn), w_now)| {
+                            matmul(o.rb_mut(), Accum::Replace, dl, a, scale, Par::Seq);
+                            let ok = all_finite(o.rb());
+                            if ok && with_next {
+                                step_block(wn, w_now, o.rb(), rate);
+                            }
+                            ok
+                        })
+                        // Not `all`: it would stop early, and every block
+                        // must be computed.
+                        .reduce(|| true, |a, b| a & b)
+                };
+                let products = || match next {
+                    Some(next) => weights
+                        .par_iter_mut()
+                        .zip(next.par_iter_mut())
+                        .enumerate()
+                        .map(|(l, (w, wn))| layer(l, w, wn.as_mut(), true))
+                        .reduce(|| true, |a, b| a & b),
+                    None => weights
                         .par_iter_mut()
                         .enumerate()
                         .map(|(l, w)| {
-                            let (dl, above) = (self.layer_of(diff, l), self.layer_of(pre, l + 1));
-                            w.as_mut()
-                                .par_col_chunks_mut(WEIGHT_GRAD_BLOCK)
-                                .zip(above.transpose().par_col_chunks(WEIGHT_GRAD_BLOCK))
-                                .map(|(mut o, a)| {
-                                    matmul(o.rb_mut(), Accum::Replace, dl, a, scale, Par::Seq);
-                                    all_finite(o.rb())
-                                })
-                                // Not `all`: it would stop early, and every
-                                // block must be computed.
-                                .reduce(|| true, |a, b| a & b)
+                            let cols = w.ncols();
+                            let empty = MatMut::from_column_major_slice_mut(&mut [], 0, cols);
+                            layer(l, w, empty, false)
                         })
-                        .reduce(|| true, |a, b| a & b)
+                        .reduce(|| true, |a, b| a & b),
                 };
                 rayon::join(bias_sums, products).1
             }
@@ -776,6 +807,30 @@ pub(crate) const WEIGHT_GRAD_BLOCK: usize = 32;
 
 /// True when every entry is finite: a vectorisable scan of contiguous
 /// columns (strided views take the indexed loop).
+/// The rate and target matrices of `weight_grads_from`'s `next`.
+fn split_next<T: Real>(next: Option<(T, &mut [Mat<T>])>) -> (T, Option<&mut [Mat<T>]>) {
+    match next {
+        Some((rate, m)) => (rate, Some(m)),
+        None => (T::zero(), None),
+    }
+}
+
+/// out = w + rate·g, element by element (the rounding of `w += rate·g`),
+/// compiled for the machine's vector extension.
+fn step_block<T: Real>(out: MatMut<'_, T>, w: MatRef<'_, T>, g: MatRef<'_, T>, rate: T) {
+    zip_map2(out, w, g, move |w, g| w + rate * g);
+}
+
+/// Swaps W_l with `next[l]` for every l (shapes as the model's: checked by
+/// the caller).
+impl<T: Real> HeeModel<T> {
+    pub(crate) fn swap_weights(&mut self, next: &mut [Mat<T>]) {
+        for (w, n) in self.weights.iter_mut().zip(next) {
+            std::mem::swap(w, n);
+        }
+    }
+}
+
 pub(crate) fn all_finite<T: Real>(m: MatRef<'_, T>) -> bool {
     (0..m.ncols()).all(|j| match contiguous(m, j) {
         Some(c) => c.iter().fold(true, |ok, v| ok & v.is_finite()),

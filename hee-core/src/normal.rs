@@ -42,7 +42,21 @@ pub struct Ziggurat {
     /// k[i] (low half) and the bits of w[i] (high half), for one 64-bit
     /// gather per draw instead of two 32-bit ones.
     kw: [u64; LAYERS],
+    /// For the wedge of layer i ≥ 1, in t = x²/2 (where e^{−t} is convex):
+    /// the chord through its two corners, above the density, and the
+    /// tangent at its middle, below it, as (a, b, c, d): chord a − b·t,
+    /// tangent c − d·t. See [`Ziggurat::under_density`].
+    wedge: [[f64; 4]; LAYERS],
 }
+
+/// How far (absolute) a wedge point must lie from the chord or tangent
+/// bound to be decided without `expf`. It covers the f32 evaluation of
+/// e^{−x²/2} (argument rounded by 2⁻²⁴ relative with t ≤ R²/2 < 6.7, and
+/// expf's error under 1 ulp: together under 6e-7 of a value ≤ 1) and the
+/// f32 rounding of the layer edges (the chord is used up to ~1e-7 beyond
+/// them: under 7e-7 more), with a wide margin. A point inside the margin
+/// (about 1% of wedge tests) takes the exact comparison.
+const WEDGE_MARGIN: f64 = 1e-5;
 
 /// Layers of the ziggurat (the low 8 bits of a word choose one).
 const LAYERS: usize = 256;
@@ -63,6 +77,10 @@ impl Ziggurat {
         let mut k = [0u32; LAYERS];
         let mut w = [0f32; LAYERS];
         let mut f = [0f32; LAYERS];
+        // The layers' right edges x_i (x_0 = 0: the top layer's wedge spans
+        // [0, x_1]).
+        let mut xs = [0f64; LAYERS];
+        xs[LAYERS - 1] = R;
         let mut dn = R;
         let mut tn = dn;
         let q = V / (-0.5 * dn * dn).exp();
@@ -78,9 +96,21 @@ impl Ziggurat {
             tn = dn;
             f[i] = (-0.5 * dn * dn).exp() as f32;
             w[i] = (dn / M) as f32;
+            xs[i] = dn;
         }
         let kw = std::array::from_fn(|i| k[i] as u64 | (w[i].to_bits() as u64) << 32);
-        Ziggurat { k, w, f, kw }
+        let wedge = std::array::from_fn(|i| {
+            if i == 0 {
+                return [0.0; 4]; // the base layer has a tail, not a wedge
+            }
+            let (t0, t1) = (0.5 * xs[i - 1] * xs[i - 1], 0.5 * xs[i] * xs[i]);
+            let (g0, g1) = ((-t0).exp(), (-t1).exp());
+            let b = (g0 - g1) / (t1 - t0);
+            let tm = 0.5 * (t0 + t1);
+            let gm = (-tm).exp();
+            [g1 + b * t1, b, gm * (1.0 + tm), gm]
+        });
+        Ziggurat { k, w, f, kw, wedge }
     }
 
     /// The shared tables (built once).
@@ -242,7 +272,7 @@ impl Ziggurat {
             let x = j as f32 * self.w[i];
             let u = (rng.next_u32() >> 8) as f32 * U24;
             let (fi, fim1) = (self.f[i], self.f[i - 1]);
-            if fi + u * (fim1 - fi) < (-0.5 * x * x).exp() {
+            if self.under_density(i, x, fi + u * (fim1 - fi)) {
                 return x;
             }
             (i, j) = split(rng.next_u32());
@@ -250,6 +280,28 @@ impl Ziggurat {
                 return j as f32 * self.w[i];
             }
         }
+    }
+}
+
+impl Ziggurat {
+    /// The wedge test of layer i ≥ 1, `y < (−0.5·x·x).exp()` in f32, with
+    /// the same outcome but `expf` called only near the curve: e^{−t} is
+    /// convex in t = x²/2, so it lies below the chord through the wedge's
+    /// corners and above any tangent. A point more than [`WEDGE_MARGIN`]
+    /// below the tangent is under the computed density too, one that far
+    /// above the chord is over it (tested against the plain comparison).
+    #[inline(always)]
+    fn under_density(&self, i: usize, x: f32, y: f32) -> bool {
+        let t = 0.5 * x as f64 * x as f64;
+        let [a, b, c, d] = self.wedge[i];
+        let y64 = y as f64;
+        if y64 < c - d * t - WEDGE_MARGIN {
+            return true;
+        }
+        if y64 >= a - b * t + WEDGE_MARGIN {
+            return false;
+        }
+        y < (-0.5 * x * x).exp()
     }
 }
 
@@ -305,5 +357,74 @@ mod avx512 {
             t += 16;
         }
         miss
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngCore, SeedableRng};
+
+    /// The bounded wedge test decides exactly as the plain f32 comparison
+    /// `y < (−0.5·x·x).exp()`, for 40,000 random points of every wedge
+    /// (layers 1–255, either sign), and leaves only a small share to `expf`.
+    #[test]
+    fn wedge_bounds_agree_with_expf() {
+        let z = Ziggurat::get();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let (mut n, mut near) = (0u64, 0u64);
+        for i in 1..LAYERS {
+            for _ in 0..40_000 {
+                // A value in the miss band |j| ∈ [k[i], 2^23), and a uniform.
+                let mag = rng.random_range(z.k[i]..1 << 23) as i32;
+                let j = if rng.random::<bool>() { mag } else { -mag };
+                let x = j as f32 * z.w[i];
+                let u = (rng.next_u32() >> 8) as f32 * U24;
+                let y = z.f[i] + u * (z.f[i - 1] - z.f[i]);
+                let exact = y < (-0.5 * x * x).exp();
+                assert_eq!(z.under_density(i, x, y), exact, "layer {i}, j {j}, u {u}");
+                let t = 0.5 * x as f64 * x as f64;
+                let [a, b, c, d] = z.wedge[i];
+                let y64 = y as f64;
+                n += 1;
+                near += (y64 >= c - d * t - WEDGE_MARGIN && y64 < a - b * t + WEDGE_MARGIN) as u64;
+            }
+        }
+        let share = near as f64 / n as f64;
+        assert!(share < 0.05, "{share} of wedge tests call expf");
+        eprintln!("{share:.4} of wedge tests call expf");
+    }
+
+    /// The same, for points within a few ulps of the computed density, at
+    /// the wedge's corners (where the chord meets the curve) and around the
+    /// tangent's point: where the bounds are tight, so the margin must
+    /// cover expf's rounding (with the margin at 0 this test fails).
+    #[test]
+    fn wedge_bounds_hold_next_to_the_curve() {
+        let z = Ziggurat::get();
+        let mut checked = 0;
+        for i in 1..LAYERS {
+            let top = (1i32 << 23) - 1;
+            let tm = 0.5 * (z.wedge[i][2] / z.wedge[i][3] - 1.0); // c/d − 1 = t_m
+            let jm = ((2.0 * tm).sqrt() / z.w[i] as f64) as i32;
+            let mut js = vec![z.k[i] as i32, z.k[i] as i32 + 1, top, top - 1];
+            js.extend((-3..=3).map(|d| (jm + d).clamp(z.k[i] as i32, top)));
+            for j in js {
+                for j in [j, -j] {
+                    let x = j as f32 * z.w[i];
+                    let rhs = (-0.5 * x * x).exp();
+                    let mut y = rhs;
+                    for _ in 0..4 {
+                        y = y.next_down();
+                    }
+                    for _ in 0..9 {
+                        assert_eq!(z.under_density(i, x, y), y < rhs, "layer {i}, j {j}, y {y}");
+                        y = y.next_up();
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 50_000);
     }
 }
