@@ -176,8 +176,10 @@ pub fn apply_gradients<T: Real>(
     apply(model, grads, rates, None)
 }
 
-/// [`apply_gradients`]; `weights_finite` says the caller has already
-/// checked every ΔW entry (the learning step does, block by block).
+/// [`apply_gradients`]; `next_weights`, when given, holds W + rate·ΔW for
+/// a ΔW the caller has already checked entry by entry (the learning step
+/// forms both block by block), and is swapped in instead of a pass that
+/// adds rate·ΔW to W.
 fn apply<T: Real>(
     model: &mut HeeModel<T>,
     grads: &ParamGrads<T>,
@@ -315,16 +317,7 @@ fn check_scratch<T: Real>(
     chains: &Chains<T>,
     scratch: &LearningScratch<T>,
 ) -> Result<()> {
-    let next_shaped = scratch.next_weights.len() == model.top()
-        && scratch
-            .next_weights
-            .iter()
-            .enumerate()
-            .all(|(l, w)| (w.nrows(), w.ncols()) == (model.size(l), model.size(l + 1)));
-    if scratch.fx.ncols() != chains.batch()
-        || scratch.fx.nrows() != model.total_size()
-        || !next_shaped
-    {
+    if scratch.fx.ncols() != chains.batch() || scratch.fx.nrows() != model.total_size() {
         return Err(HeeError::DimensionMismatch {
             field: "learning scratch".into(),
             expected: format!("{} samples of {} units", chains.batch(), model.total_size()),
@@ -333,6 +326,29 @@ fn check_scratch<T: Real>(
                 scratch.fx.ncols(),
                 scratch.fx.nrows()
             ),
+        });
+    }
+    // Checked without allocating (every step); the shapes are listed only
+    // for the error.
+    let fits = scratch.next_weights.len() == model.top()
+        && scratch
+            .next_weights
+            .iter()
+            .enumerate()
+            .all(|(l, w)| (w.nrows(), w.ncols()) == (model.size(l), model.size(l + 1)));
+    if !fits {
+        let want: Vec<_> = (0..model.top())
+            .map(|l| (model.size(l), model.size(l + 1)))
+            .collect();
+        let got: Vec<_> = scratch
+            .next_weights
+            .iter()
+            .map(|w| (w.nrows(), w.ncols()))
+            .collect();
+        return Err(HeeError::DimensionMismatch {
+            field: "learning scratch".into(),
+            expected: format!("weights shaped {want:?} (LearningScratch::new for this model)"),
+            got: format!("{got:?}"),
         });
     }
     Ok(())

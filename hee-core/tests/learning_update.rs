@@ -127,3 +127,29 @@ fn non_finite_weight_gradient_refuses_the_update() {
     );
     assert_eq!([m.bias(0).to_vec(), m.bias(1).to_vec()], b0);
 }
+
+/// Scratch made for another model with the same number of units (and so
+/// the same buffers for the batch) but other weight shapes is refused with
+/// an error naming it, rather than swapping in weights of the wrong shape.
+#[test]
+fn scratch_of_another_model_is_refused() {
+    let mut m = HeeModel::<f32>::new(&specs(&[30, 40, 70]), Nonlinearity::Tanh).unwrap();
+    let other = HeeModel::<f32>::new(&specs(&[40, 30, 70]), Nonlinearity::Tanh).unwrap();
+    let k = Langevin::new(NeuralConfig::new(0.01, 1.0)).unwrap();
+    let b = 8;
+    let data = Mat::<f32>::zeros(b, 30);
+    let mut chains = k.init(&m, Some(data.as_ref()), None, b, 1).unwrap();
+    let mut scratch = LearningScratch::new(&other, b);
+    let w0 = m.weight(0).to_owned();
+    match learning_step(
+        &mut m,
+        &k,
+        &mut chains,
+        &mut scratch,
+        &LocalLearning::new(0.1),
+    ) {
+        Err(HeeError::DimensionMismatch { field, .. }) => assert_eq!(field, "learning scratch"),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(m.weight(0), w0.as_ref());
+}
