@@ -251,62 +251,72 @@ fn interneuron_substeps<T: Real>(
     substeps: usize,
     rng: &mut SampleStream,
 ) -> Option<T> {
+    let p = Substeps {
+        h_eps,
+        noise,
+        inv_k: T::one() / T::of(substeps as f64),
+        k: substeps,
+    };
+    let (eta_full, eta_rest) = eta.as_chunks::<UNIT_BLOCK>();
+    let (eps_full, eps_rest) = eps.as_chunks_mut::<UNIT_BLOCK>();
+    let (ap_full, ap_rest) = a_prime.as_chunks_mut::<UNIT_BLOCK>();
+    for ((e, ep), ap) in eta_full.iter().zip(eps_full).zip(ap_full) {
+        if let Some(bad) = interneuron_block(&dphi, &p, e, ep, ap, rng) {
+            return Some(bad);
+        }
+    }
+    if eta_rest.is_empty() {
+        None
+    } else {
+        interneuron_block(&dphi, &p, eta_rest, eps_rest, ap_rest, rng)
+    }
+}
+
+/// The constants of [`interneuron_substeps`].
+struct Substeps<T> {
+    h_eps: T,
+    noise: T,
+    inv_k: T,
+    k: usize,
+}
+
+/// K sub-steps of one block of m ≤ [`UNIT_BLOCK`] units. Always inlined:
+/// for the full blocks m is then the constant UNIT_BLOCK, so ε and the sums
+/// stay in registers across the sub-steps and the copies and the
+/// finiteness test are a few vector instructions (with a run-time length
+/// they had been calls to memmove and a scalar loop, 4% of a step).
+#[inline(always)]
+fn interneuron_block<T: Real>(
+    dphi: &impl Fn(T) -> T,
+    p: &Substeps<T>,
+    e: &[T],
+    ep: &mut [T],
+    ap: &mut [T],
+    rng: &mut SampleStream,
+) -> Option<T> {
     let z = crate::normal::Ziggurat::get();
-    let inv_k = T::one() / T::of(substeps as f64);
+    let m = e.len();
+    let mut v = [T::zero(); UNIT_BLOCK];
+    let mut sum = [T::zero(); UNIT_BLOCK];
     let mut xi = [T::zero(); UNIT_BLOCK];
-    // One sub-step of a block: ε ← ε + hε(η − φ′(ε)) + √(2hε) ξ, summed.
-    let substep = |e: &[T], v: &mut [T], sum: &mut [T], xi: &[T]| {
-        for i in 0..e.len() {
-            let vi = v[i] + h_eps * (e[i] - dphi(v[i])) + noise * xi[i];
+    let (v, sum, xi) = (&mut v[..m], &mut sum[..m], &mut xi[..m]);
+    v.copy_from_slice(ep);
+    for _ in 0..p.k {
+        T::fill_normals(z, rng, xi);
+        for i in 0..m {
+            let vi = v[i] + p.h_eps * (e[i] - dphi(v[i])) + p.noise * xi[i];
             v[i] = vi;
             sum[i] += vi;
         }
-    };
-    let (full, rest) = (eta.len() / UNIT_BLOCK, eta.len() % UNIT_BLOCK);
-    let (eps_full, eps_rest) = eps.split_at_mut(full * UNIT_BLOCK);
-    let (ap_full, ap_rest) = a_prime.split_at_mut(full * UNIT_BLOCK);
-    // Full blocks with their length known at compile time, so that ε and
-    // the sums stay in registers across the sub-steps and the copies and
-    // the finiteness test are a few vector instructions (with a run-time
-    // length they were calls to memmove and a scalar loop).
-    for ((e, ep), ap) in eta
-        .chunks_exact(UNIT_BLOCK)
-        .zip(eps_full.chunks_exact_mut(UNIT_BLOCK))
-        .zip(ap_full.chunks_exact_mut(UNIT_BLOCK))
-    {
-        let e: &[T; UNIT_BLOCK] = e.try_into().expect("exact chunk");
-        let mut v: [T; UNIT_BLOCK] = (*ep).try_into().expect("exact chunk");
-        let mut sum = [T::zero(); UNIT_BLOCK];
-        for _ in 0..substeps {
-            T::fill_normals(z, rng, &mut xi);
-            substep(e, &mut v, &mut sum, &xi);
-        }
-        if sum.iter().fold(false, |bad, s| bad | !s.is_finite()) {
-            let i = sum.iter().position(|s| !s.is_finite()).unwrap_or(0);
-            return Some(e[i]);
-        }
-        ep.copy_from_slice(&v);
-        for (a, &s) in ap.iter_mut().zip(sum.iter()) {
-            *a = s * inv_k;
-        }
     }
-    if rest > 0 {
-        let e = &eta[full * UNIT_BLOCK..];
-        let mut v = [T::zero(); UNIT_BLOCK];
-        let mut sum = [T::zero(); UNIT_BLOCK];
-        let (v, sum, xi) = (&mut v[..rest], &mut sum[..rest], &mut xi[..rest]);
-        v.copy_from_slice(eps_rest);
-        for _ in 0..substeps {
-            T::fill_normals(z, rng, xi);
-            substep(e, v, sum, xi);
-        }
-        if let Some(i) = sum.iter().position(|s| !s.is_finite()) {
-            return Some(e[i]);
-        }
-        eps_rest.copy_from_slice(v);
-        for (a, &s) in ap_rest.iter_mut().zip(sum.iter()) {
-            *a = s * inv_k;
-        }
+    // A branch-free test first; the position only on failure.
+    if sum.iter().fold(false, |bad, s| bad | !s.is_finite()) {
+        let i = sum.iter().position(|s| !s.is_finite()).unwrap_or(0);
+        return Some(e[i]);
+    }
+    ep.copy_from_slice(v);
+    for (a, &s) in ap.iter_mut().zip(sum.iter()) {
+        *a = s * p.inv_k;
     }
     None
 }

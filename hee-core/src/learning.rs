@@ -57,7 +57,8 @@ impl LocalLearning {
     }
 }
 
-/// Buffers of the learning rule, allocated once per batch size.
+/// Buffers of the learning rule, allocated once per batch size (and model:
+/// they include a second copy of the weights, see `learning_step`).
 #[derive(Debug, Clone)]
 pub struct LearningScratch<T> {
     fx: Mat<T>,
@@ -273,6 +274,12 @@ fn apply<T: Real>(
 /// products: the drift Wᵀ(x − A′), the update ⟨(x − A′) f(x)ᵀ⟩ and η = W f(x) + b.
 /// Over a run this is the same sequence as "step, then learn from the new
 /// state", shifted by one step. Returns the neuron step's diagnostics.
+///
+/// W + rate·ΔW is formed block by block beside ΔW (in the scratch's second
+/// copy of the weights) and swapped in once every entry of ΔW and Δb is
+/// known to be finite; otherwise the update is refused with
+/// [`HeeError::NonFiniteInput`] naming the gradient, and W and b are left
+/// as they were. `scratch.grads` holds the ΔW, Δb of the step.
 ///
 /// When energy parameters learn, the proposed update is checked against the
 /// kernel's step sizes before anything moves (see [`train_minibatch`]).

@@ -178,6 +178,13 @@ impl<T: Real> HeeModel<T> {
     pub fn weight_mut(&mut self, l: usize) -> MatMut<'_, T> {
         self.weights[l].as_mut()
     }
+    /// Swaps W_l with `next[l]` for every l (the learning step's update; the
+    /// caller has checked that the shapes are the model's).
+    pub(crate) fn swap_weights(&mut self, next: &mut [Mat<T>]) {
+        for (w, n) in self.weights.iter_mut().zip(next) {
+            std::mem::swap(w, n);
+        }
+    }
     /// Replaces W_l, checking its shape and finiteness.
     pub fn set_weight(&mut self, l: usize, w: MatRef<'_, T>) -> Result<()> {
         if l >= self.weights.len() {
@@ -604,11 +611,14 @@ impl<T: Real> HeeModel<T> {
         // product, while it is still in cache (the update must refuse a
         // non-finite ΔW before it changes anything; a separate pass over
         // ΔW cost a tenth of the update).
+        let (rate, mut next) = match next {
+            Some((rate, m)) => (rate, Some(m)),
+            None => (T::zero(), None),
+        };
         match par {
             Par::Seq => {
                 bias_sums();
                 let mut finite = true;
-                let (rate, mut next) = split_next(next);
                 for (l, w) in weights.iter_mut().enumerate() {
                     let (dl, above) = (self.layer_of(diff, l), self.layer_of(pre, l + 1));
                     matmul(
@@ -633,7 +643,6 @@ impl<T: Real> HeeModel<T> {
             // allocates), and the result depends on the block size only,
             // never on the number of threads.
             _ => {
-                let (rate, next) = split_next(next);
                 // ΔW_l block by block, and W_l + rate·ΔW_l beside it when
                 // `next` is given (an empty target otherwise).
                 let layer = |l: usize, w: &mut Mat<T>, wn: MatMut<'_, T>, with_next: bool| {
@@ -805,32 +814,14 @@ pub fn check_finite<T: Real>(field: &str, m: MatRef<'_, T>) -> Result<()> {
 /// weight update.
 pub(crate) const WEIGHT_GRAD_BLOCK: usize = 32;
 
-/// True when every entry is finite: a vectorisable scan of contiguous
-/// columns (strided views take the indexed loop).
-/// The rate and target matrices of `weight_grads_from`'s `next`.
-fn split_next<T: Real>(next: Option<(T, &mut [Mat<T>])>) -> (T, Option<&mut [Mat<T>]>) {
-    match next {
-        Some((rate, m)) => (rate, Some(m)),
-        None => (T::zero(), None),
-    }
-}
-
 /// out = w + rate·g, element by element (the rounding of `w += rate·g`),
 /// compiled for the machine's vector extension.
 fn step_block<T: Real>(out: MatMut<'_, T>, w: MatRef<'_, T>, g: MatRef<'_, T>, rate: T) {
     zip_map2(out, w, g, move |w, g| w + rate * g);
 }
 
-/// Swaps W_l with `next[l]` for every l (shapes as the model's: checked by
-/// the caller).
-impl<T: Real> HeeModel<T> {
-    pub(crate) fn swap_weights(&mut self, next: &mut [Mat<T>]) {
-        for (w, n) in self.weights.iter_mut().zip(next) {
-            std::mem::swap(w, n);
-        }
-    }
-}
-
+/// True when every entry is finite: a vectorisable scan of contiguous
+/// columns (strided views take the indexed loop).
 pub(crate) fn all_finite<T: Real>(m: MatRef<'_, T>) -> bool {
     (0..m.ncols()).all(|j| match contiguous(m, j) {
         Some(c) => c.iter().fold(true, |ok, v| ok & v.is_finite()),

@@ -252,6 +252,26 @@ impl Ziggurat {
         n
     }
 
+    /// The wedge test of layer i ≥ 1, `y < (−0.5·x·x).exp()` in f32, with
+    /// the same outcome but `expf` called only near the curve: e^{−t} is
+    /// convex in t = x²/2, so it lies below the chord through the wedge's
+    /// corners and above any tangent. A point more than [`WEDGE_MARGIN`]
+    /// below the tangent is under the computed density too, one that far
+    /// above the chord is over it (tested against the plain comparison).
+    #[inline(always)]
+    fn under_density(&self, i: usize, x: f32, y: f32) -> bool {
+        let t = 0.5 * x as f64 * x as f64;
+        let [a, b, c, d] = self.wedge[i];
+        let y64 = y as f64;
+        if y64 < c - d * t - WEDGE_MARGIN {
+            return true;
+        }
+        if y64 >= a - b * t + WEDGE_MARGIN {
+            return false;
+        }
+        y < (-0.5 * x * x).exp()
+    }
+
     #[cold]
     fn slow<R: Rng + ?Sized>(&self, rng: &mut R, mut i: usize, mut j: i32) -> f32 {
         loop {
@@ -280,28 +300,6 @@ impl Ziggurat {
                 return j as f32 * self.w[i];
             }
         }
-    }
-}
-
-impl Ziggurat {
-    /// The wedge test of layer i ≥ 1, `y < (−0.5·x·x).exp()` in f32, with
-    /// the same outcome but `expf` called only near the curve: e^{−t} is
-    /// convex in t = x²/2, so it lies below the chord through the wedge's
-    /// corners and above any tangent. A point more than [`WEDGE_MARGIN`]
-    /// below the tangent is under the computed density too, one that far
-    /// above the chord is over it (tested against the plain comparison).
-    #[inline(always)]
-    fn under_density(&self, i: usize, x: f32, y: f32) -> bool {
-        let t = 0.5 * x as f64 * x as f64;
-        let [a, b, c, d] = self.wedge[i];
-        let y64 = y as f64;
-        if y64 < c - d * t - WEDGE_MARGIN {
-            return true;
-        }
-        if y64 >= a - b * t + WEDGE_MARGIN {
-            return false;
-        }
-        y < (-0.5 * x * x).exp()
     }
 }
 
