@@ -403,7 +403,7 @@ mod tests {
         let mut checked = 0;
         for i in 1..LAYERS {
             let top = (1i32 << 23) - 1;
-            let tm = 0.5 * (z.wedge[i][2] / z.wedge[i][3] - 1.0); // c/d − 1 = t_m
+            let tm = z.wedge[i][2] / z.wedge[i][3] - 1.0; // c/d − 1 = t_m
             let jm = ((2.0 * tm).sqrt() / z.w[i] as f64) as i32;
             let mut js = vec![z.k[i] as i32, z.k[i] as i32 + 1, top, top - 1];
             js.extend((-3..=3).map(|d| (jm + d).clamp(z.k[i] as i32, top)));

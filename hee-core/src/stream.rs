@@ -106,9 +106,7 @@ impl SampleStream {
     #[inline]
     pub fn fill_words(&mut self, mut out: &mut [u32]) {
         while !out.is_empty() {
-            if self.index == BUF {
-                self.refill_at(self.buf_block.wrapping_add(LANES as u64));
-            }
+            self.refill_if_spent();
             let n = out.len().min(BUF - self.index);
             out[..n].copy_from_slice(&self.buf[self.index..self.index + n]);
             self.index += n;
@@ -119,9 +117,7 @@ impl SampleStream {
     /// The next word.
     #[inline]
     pub fn next_word(&mut self) -> u32 {
-        if self.index == BUF {
-            self.refill_at(self.buf_block.wrapping_add(LANES as u64));
-        }
+        self.refill_if_spent();
         let w = self.buf[self.index];
         self.index += 1;
         w
@@ -133,9 +129,7 @@ impl SampleStream {
     /// ziggurat map words without copying them out.
     #[inline]
     pub(crate) fn take_in_place(&mut self, m: usize) -> Option<&[u32]> {
-        if self.index == BUF {
-            self.refill_at(self.buf_block.wrapping_add(LANES as u64));
-        }
+        self.refill_if_spent();
         let start = self.index;
         if BUF - start < m {
             return None;
@@ -144,12 +138,21 @@ impl SampleStream {
         Some(&self.buf[start..start + m])
     }
 
+    /// Refills the buffer with the next blocks once every word is consumed
+    /// (the stream's position does not move).
+    #[inline(always)]
+    fn refill_if_spent(&mut self) {
+        if self.index == BUF {
+            self.refill_at(self.buf_block.wrapping_add(LANES as u64));
+        }
+    }
+
     /// Fills the buffer with blocks `block`, `block + 1`, … and rewinds it.
     fn refill_at(&mut self, block: u64) {
         let (key, stream, buf) = (&self.key, self.stream, &mut self.buf);
         #[cfg(target_arch = "x86_64")]
         if crate::simd::has_avx512() {
-            // SAFETY: AVX-512F was detected on this CPU by `extension`.
+            // SAFETY: AVX-512F was detected on this CPU (`has_avx512`).
             unsafe { avx512::chacha8_blocks(key, stream, block, buf) };
             self.buf_block = block;
             self.index = 0;
@@ -184,9 +187,7 @@ impl RngCore for SampleStream {
         // Straight from the buffer, a run of whole words at a time (this is
         // the path of `rng.fill(&mut [u32])`, the ziggurat's bulk draw).
         while dest.len() >= 4 {
-            if self.index == BUF {
-                self.refill_at(self.buf_block.wrapping_add(LANES as u64));
-            }
+            self.refill_if_spent();
             let n = (dest.len() / 4).min(BUF - self.index);
             let (head, rest) = dest.split_at_mut(4 * n);
             let words = &self.buf[self.index..self.index + n];
