@@ -4,7 +4,7 @@
 //! Run: `cargo run --release -p hee-bench --example scheme_table`.
 use hee_bench::experiments::linear::{conditioned_problem, far_start};
 use hee_bench::experiments::speedup::{DIM, H_LMAX, KL_THRESHOLD, START_SD};
-use hee_core::moments::{KernelKind, MomentRecursion};
+use hee_core::reference::moments::{KernelKind, MomentRecursion};
 use hee_core::{APrime, NeuralConfig};
 use hee_eval::diagnostics::moment_errors;
 

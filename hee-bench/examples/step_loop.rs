@@ -13,8 +13,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).is_some_and(|m| m == "normals") {
         let blocks: usize = args.get(2).map_or(Ok(2_000_000), |s| s.parse())?;
-        let z = hee_core::normal::Ziggurat::get();
-        let mut stream = hee_core::stream::SampleStream::new(1, 0);
+        let z = hee_core::rng::ziggurat::Ziggurat::get();
+        let mut stream = hee_core::rng::chacha::SampleStream::new(1, 0);
         let mut buf = [0f32; 64];
         let (mut acc, t0) = (0f32, std::time::Instant::now());
         for _ in 0..blocks {

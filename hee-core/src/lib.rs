@@ -1,12 +1,18 @@
 //! # hee-core
 //!
 //! Hierarchical exponential-family energy-based (HEE) models after Dong & Wu
-//! (NeurIPS 2023): the model and its energy ([`model`], [`energy`],
-//! [`nonlinearity`]), the estimators of each layer's A′(η) ([`aprime`],
-//! [`quadrature`]), the neural dynamics that sample the posterior
-//! ([`dynamics`]), the local learning rule ([`learning`]), and exact
-//! references for the linear-gaussian case ([`linear_gaussian`],
-//! [`moments`]).
+//! (NeurIPS 2023). The crate is layered; each folder is one room:
+//!
+//! | module | what | spec |
+//! | --- | --- | --- |
+//! | [`energy`] | base energies φ of one unit, and their φ′ kernels | §1 |
+//! | [`model`] | the layers and parameters, η, the drift ∂U/∂x, the joint energy U | §1 |
+//! | [`aprime`] | estimators of A′(η): analytic, quadrature, interneurons | §2 |
+//! | [`dynamics`] | chains, the neural kernels (plain Langevin, adaptation) and their executor | §3–4 |
+//! | [`learning`] | the local rule, the fused learning step, minibatches | §5 |
+//! | [`reference`] | exact references: linear-gaussian posteriors and marginals, moment recursion | §8 |
+//! | [`rng`] | per-sample ChaCha8 streams and f32 normals | |
+//! | [`elementwise`] | the vectorised element-wise kernels and their runtime dispatch | |
 //!
 //! Every batch a caller passes in or reads out is **one sample per row**
 //! (batch × units; several layers side by side, layer 0 first). A run is
@@ -15,18 +21,15 @@
 
 pub mod aprime;
 pub mod dynamics;
+pub mod elementwise;
 pub mod energy;
 pub mod error;
 pub mod learning;
-pub mod linear_gaussian;
 pub mod model;
-pub mod moments;
 pub mod nonlinearity;
-pub mod normal;
-pub mod quadrature;
+pub mod reference;
+pub mod rng;
 pub mod scalar;
-pub mod simd;
-pub mod stream;
 
 /// The matrix library of the public API (`MatRef`, `Mat`), re-exported so
 /// that users need no faer dependency of their own.
@@ -34,11 +37,12 @@ pub use faer;
 
 pub use aprime::{APrime, InterneuronConfig};
 pub use dynamics::{
-    Adaptation, Chains, CurvatureRange, Dynamics, Langevin, NeuralConfig, Observed, RowStreams,
-    SamplerState, StepInfo, StreamPosition, Workspace,
+    Adaptation, Chains, CurvatureRange, Dynamics, Langevin, NeuralConfig, Observed, Potential,
+    RowStreams, SamplerState, StepInfo, StreamPosition, Workspace,
 };
 pub use energy::BaseEnergy;
 pub use error::{HeeError, Result};
-pub use model::{HeeModel, LayerSpec, ParamGrads};
+pub use learning::ParamGrads;
+pub use model::{HeeModel, LayerSpec};
 pub use nonlinearity::Nonlinearity;
 pub use scalar::Real;

@@ -1,7 +1,7 @@
 //! The floating-point types the model runs in (`f32` by default, `f64` for
 //! references and tight tests).
 
-use crate::stream::SampleStream;
+use crate::rng::SampleStream;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 
@@ -28,9 +28,9 @@ pub trait Real:
     /// ±1); f64 (the reference precision) uses libm.
     fn tanh_fast(self) -> Self;
     /// Fills `out` with standard normal draws from a sample's stream (f32:
-    /// the ziggurat's bulk [`fill_stream`](crate::normal::Ziggurat::fill_stream);
+    /// the ziggurat's bulk [`fill_stream`](crate::rng::Ziggurat::fill_stream);
     /// f64: one draw at a time).
-    fn fill_normals(z: &crate::normal::Ziggurat, rng: &mut SampleStream, out: &mut [Self]);
+    fn fill_normals(z: &crate::rng::Ziggurat, rng: &mut SampleStream, out: &mut [Self]);
     /// Type name for reports.
     const NAME: &'static str;
 }
@@ -44,17 +44,17 @@ impl Real for f32 {
     fn f64(self) -> f64 {
         self as f64
     }
-    /// The fast f32 ziggurat of [`crate::normal`].
+    /// The fast f32 ziggurat of [`crate::rng::ziggurat`].
     #[inline(always)]
     fn std_normal<R: Rng + ?Sized>(rng: &mut R) -> Self {
-        crate::normal::Ziggurat::get().sample(rng)
+        crate::rng::Ziggurat::get().sample(rng)
     }
     #[inline(always)]
     fn tanh_fast(self) -> f32 {
         tanh_f32(self)
     }
     #[inline(always)]
-    fn fill_normals(z: &crate::normal::Ziggurat, rng: &mut SampleStream, out: &mut [f32]) {
+    fn fill_normals(z: &crate::rng::Ziggurat, rng: &mut SampleStream, out: &mut [f32]) {
         z.fill_stream_inline(rng, out)
     }
     const NAME: &'static str = "f32";
@@ -78,7 +78,7 @@ impl Real for f64 {
         self.tanh()
     }
     #[inline(always)]
-    fn fill_normals(_: &crate::normal::Ziggurat, rng: &mut SampleStream, out: &mut [f64]) {
+    fn fill_normals(_: &crate::rng::Ziggurat, rng: &mut SampleStream, out: &mut [f64]) {
         for o in out {
             *o = <StandardNormal as Distribution<f64>>::sample(&StandardNormal, rng);
         }

@@ -14,8 +14,8 @@ mod common;
 
 use common::*;
 use faer::Mat;
-use hee_core::linear_gaussian::LinearGaussian;
-use hee_core::moments::{KernelKind, MomentRecursion};
+use hee_core::reference::linear_gaussian::LinearGaussian;
+use hee_core::reference::moments::{KernelKind, MomentRecursion};
 use hee_core::{
     APrime, Adaptation, CurvatureRange, Dynamics, InterneuronConfig, Langevin, NeuralConfig,
 };
@@ -56,7 +56,7 @@ fn run_case(
     let rec = MomentRecursion::new(&lg, &kernel.config, kind, &x0).unwrap();
     let (sm, sp) = rec.stationary().unwrap();
     let (m, p) = rec.latent_part(&sm, &sp);
-    let stat = hee_core::linear_gaussian::Gaussian::new(m, p).unwrap();
+    let stat = hee_core::reference::linear_gaussian::Gaussian::new(m, p).unwrap();
     let rel = sym_norm2(&(&stat.cov - &post.cov)) / sym_norm2(&post.cov);
     prop_assert!(rel < 0.10, "discretisation bias {rel:.3}");
     let (am, ap) = rec.aux_part(&sm, &sp);

@@ -4,7 +4,7 @@ mod common;
 
 use common::energy_of_kind;
 use hee_core::aprime::interneuron_time_average;
-use hee_core::quadrature::{gaussian_moments, unit_moments};
+use hee_core::aprime::quadrature::{gaussian_moments, unit_moments};
 use hee_core::{BaseEnergy, InterneuronConfig};
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};

@@ -10,7 +10,7 @@ mod common;
 
 use common::*;
 use faer::Mat;
-use hee_core::model::EnergyReference;
+use hee_core::learning::EnergyReference;
 use hee_core::HeeModel;
 use proptest::prelude::*;
 

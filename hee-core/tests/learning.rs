@@ -8,7 +8,7 @@ mod common;
 
 use faer::Mat;
 use hee_core::learning::{train_minibatch, LearningScratch, LocalLearning, MinibatchSchedule};
-use hee_core::linear_gaussian::{mean_log_pdf, ppca_fixed_noise, LinearGaussian};
+use hee_core::reference::linear_gaussian::{mean_log_pdf, ppca_fixed_noise, LinearGaussian};
 use hee_core::{
     APrime, BaseEnergy, Dynamics, HeeModel, InterneuronConfig, Langevin, LayerSpec, NeuralConfig,
     Nonlinearity,

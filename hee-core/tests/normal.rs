@@ -1,7 +1,7 @@
 //! The f32 ziggurat draws standard normals: Kolmogorov–Smirnov against the
 //! normal CDF, moments, and the tail mass beyond the ziggurat's base.
 
-use hee_core::normal::Ziggurat;
+use hee_core::rng::ziggurat::Ziggurat;
 use rand::SeedableRng;
 
 /// Φ(x) via erfc (W. J. Cody's rational approximations are overkill here:
@@ -103,7 +103,7 @@ fn bulk_ziggurat_is_standard_normal() {
 /// and stream offsets that put blocks across the buffer's end.
 #[test]
 fn stream_fill_matches_generic_fill() {
-    use hee_core::stream::SampleStream;
+    use hee_core::rng::chacha::SampleStream;
     let z = Ziggurat::get();
     let mut extra_words = 0u128;
     for offset in [0u128, 1, 5, 63, 64, 65, 200, 255, 256, 1000] {

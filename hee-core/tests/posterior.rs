@@ -26,8 +26,8 @@ mod common;
 
 use common::*;
 use faer::Mat;
-use hee_core::linear_gaussian::LinearGaussian;
-use hee_core::moments::{KernelKind, MomentRecursion};
+use hee_core::reference::linear_gaussian::LinearGaussian;
+use hee_core::reference::moments::{KernelKind, MomentRecursion};
 use hee_core::{APrime, InterneuronConfig, Langevin, NeuralConfig};
 use proptest::prelude::*;
 

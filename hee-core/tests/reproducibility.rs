@@ -202,15 +202,18 @@ fn learning_bit_identical_across_thread_counts() {
 }
 
 /// The element-wise kernels give the same bits on the baseline path as on
-/// the widest vector extension of this machine (hee_core::simd).
+/// the widest vector extension of this machine (hee_core::elementwise::simd).
 #[test]
 fn vector_paths_bit_identical_to_baseline() {
     let wide = (run(42, 2), learning_run(2));
-    hee_core::simd::force_baseline(true);
-    assert_eq!(hee_core::simd::extension(), "baseline");
+    hee_core::elementwise::simd::force_baseline(true);
+    assert_eq!(hee_core::elementwise::simd::extension(), "baseline");
     let base = (run(42, 2), learning_run(2));
-    hee_core::simd::force_baseline(false);
-    eprintln!("vector extension: {}", hee_core::simd::extension());
+    hee_core::elementwise::simd::force_baseline(false);
+    eprintln!(
+        "vector extension: {}",
+        hee_core::elementwise::simd::extension()
+    );
     assert!(wide
         .0
         .iter()

@@ -280,7 +280,7 @@ fn out_of_range_layer_index_is_rejected() {
         .energy_param_grads(
             2,
             x.as_ref(),
-            hee_core::model::EnergyReference::Exact(x.as_ref()),
+            hee_core::learning::EnergyReference::Exact(x.as_ref()),
         )
         .unwrap_err();
     assert_eq!(field_of(&e), "layer index");
@@ -378,7 +378,7 @@ fn stiff_top_layer_does_not_constrain_the_step() {
         k.step(&m, &mut run).unwrap();
     }
     // The top layer's A′_L(b_L) is exact and the same for every sample.
-    let want = hee_core::quadrature::moments(m.energy(1), 0.0)
+    let want = hee_core::aprime::quadrature::moments(m.energy(1), 0.0)
         .unwrap()
         .mean;
     let ap = run.state.a_prime();

@@ -1,7 +1,7 @@
 //! Sampler diagnostics.
 
 use faer::Mat;
-use hee_core::linear_gaussian::Gaussian;
+use hee_core::reference::linear_gaussian::Gaussian;
 use hee_core::{HeeError, Result};
 
 /// How far an estimated gaussian N(m̂, Ĉ) is from the exact N(m, Σ).

@@ -69,6 +69,17 @@ pub fn write_csv(path: &Path, header: &[&str], rows: &[Vec<String>]) -> Result<(
     write_atomic(path, &bytes)
 }
 
+/// [`write_csv`] of one row per item, formatted by `row`.
+pub fn write_rows<I: IntoIterator>(
+    path: &Path,
+    header: &[&str],
+    items: I,
+    row: impl FnMut(I::Item) -> Vec<String>,
+) -> Result<(), EvalError> {
+    let rows: Vec<Vec<String>> = items.into_iter().map(row).collect();
+    write_csv(path, header, &rows)
+}
+
 /// Creates `dir` (and parents) and checks that a file can be written in it.
 pub fn prepare_dir(dir: &Path) -> Result<(), EvalError> {
     fs::create_dir_all(dir).map_err(io_err(dir))?;

@@ -2,7 +2,7 @@
 //! on known cases.
 
 use faer::Mat;
-use hee_core::linear_gaussian::Gaussian;
+use hee_core::reference::linear_gaussian::Gaussian;
 use hee_eval::diagnostics::{iact, moment_errors};
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};

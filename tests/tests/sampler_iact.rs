@@ -4,7 +4,7 @@
 //! whose integrated autocorrelation time is (1 + φ)/(1 − φ), φ = 1 − hλ.
 
 use faer::Mat;
-use hee_core::linear_gaussian::LinearGaussian;
+use hee_core::reference::linear_gaussian::LinearGaussian;
 use hee_core::{
     APrime, BaseEnergy, Dynamics, HeeModel, Langevin, LayerSpec, NeuralConfig, Nonlinearity,
 };

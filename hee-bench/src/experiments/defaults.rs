@@ -21,8 +21,8 @@
 use std::path::PathBuf;
 
 use faer::Mat;
-use hee_core::linear_gaussian::Gaussian;
-use hee_core::moments::{KernelKind, MomentRecursion};
+use hee_core::reference::linear_gaussian::Gaussian;
+use hee_core::reference::moments::{KernelKind, MomentRecursion};
 use hee_core::{APrime, Adaptation, CurvatureRange, InterneuronConfig, NeuralConfig};
 use hee_eval::report::{prepare_dir, write_csv};
 use rand::{Rng, SeedableRng};
@@ -292,4 +292,12 @@ pub fn write(opts: &RunOptions, r: &Defaults) -> Result<Vec<PathBuf>, CliError> 
         &rows,
     )?;
     Ok(vec![a, b])
+}
+
+/// Runs `hee reproduce defaults` and writes its files (see [`super::Entry`]).
+pub fn reproduce(
+    opts: &RunOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<PathBuf>, CliError> {
+    write(opts, &run(opts, progress)?)
 }

@@ -2,7 +2,7 @@
 //! sampler experiments.
 
 use faer::Mat;
-use hee_core::linear_gaussian::{Gaussian, LinearGaussian};
+use hee_core::reference::linear_gaussian::{Gaussian, LinearGaussian};
 use hee_core::{BaseEnergy, HeeModel, LayerSpec, Nonlinearity, Real, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -370,3 +370,12 @@ pub fn seeds_figure(r: &ReceptiveFields) -> Figure {
         axes: Axes::Linear,
     }
 }
+
+/// Runs `hee reproduce receptive-fields` and writes its files (see [`super::Entry`]).
+pub fn reproduce(
+    opts: &RunOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<PathBuf>, CliError> {
+    let r = run(opts, opts.data_dir.as_deref(), opts.seeds, progress)?;
+    write(opts, &r)
+}

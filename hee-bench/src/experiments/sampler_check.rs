@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use hee_core::moments::{KernelKind, MomentRecursion};
+use hee_core::reference::moments::{KernelKind, MomentRecursion};
 use hee_core::{APrime, Dynamics, InterneuronConfig, Langevin, NeuralConfig};
 use hee_eval::diagnostics::{moment_errors, MomentAccumulator};
 use hee_eval::plot::{Figure, LineKind, Panel, Series};
@@ -313,4 +313,12 @@ pub fn write(opts: &RunOptions, r: &SamplerCheck) -> Result<Vec<PathBuf>, CliErr
     }
     .write_png(&png_path, 560, 420)?;
     Ok(vec![csv_path, png_path])
+}
+
+/// Runs `hee reproduce sampler-check` and writes its files (see [`super::Entry`]).
+pub fn reproduce(
+    opts: &RunOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<PathBuf>, CliError> {
+    write(opts, &run(opts, progress)?)
 }

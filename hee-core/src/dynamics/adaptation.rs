@@ -33,13 +33,12 @@
 use faer::reborrow::ReborrowMut;
 use faer::{MatMut, MatRef};
 
-use crate::stream::SampleStream;
-
-use super::{Dynamics, NeuralConfig};
-use crate::aprime::{col, col_mut};
+use super::{CurvatureRange, Dynamics, NeuralConfig};
 use crate::aprime::{APrime, LayerAPrime};
+use crate::elementwise::{col, col_mut, simd};
 use crate::error::{non_negative, positive, HeeError, Result};
 use crate::model::HeeModel;
+use crate::rng::{SampleStream, Ziggurat, BLOCK};
 use crate::scalar::Real;
 
 /// s = S_FACTOR·√(hλ_min) in the tuned rule with exact A′: ½ balances
@@ -63,107 +62,6 @@ pub struct Adaptation {
     pub tau_a: f64,
     /// Adaptation strength g ≥ 0 (0 = plain Langevin).
     pub g: f64,
-}
-
-/// Time scales of a posterior: extreme eigenvalues of ∇²U over the latents.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct CurvatureRange {
-    pub lambda_min: f64,
-    pub lambda_max: f64,
-}
-
-impl CurvatureRange {
-    /// Extreme eigenvalues of the Hessian of U over the free latent layers at
-    /// one network state `x` (one sample: all layers in order, layer 0 the
-    /// observation).
-    ///
-    /// The Hessian is assembled column by column from central differences of
-    /// the exact gradient (A′ analytic or by quadrature), symmetrised, and
-    /// diagonalised. Cost: 2·d gradient evaluations and one d×d eigen-
-    /// decomposition for d latent units — meant for setting up a run, not for
-    /// the step loop. For a linear-gaussian model the result is exact (the
-    /// Hessian is the constant Λ). Where U is not convex at `x` (student-t
-    /// layers), λ_min is floored at 1e-3·λ_max.
-    pub fn at_state<T: Real>(model: &HeeModel<T>, x: &[f64]) -> Result<CurvatureRange> {
-        let n = model.total_size();
-        if x.len() != n {
-            return Err(HeeError::dims("x", n, x.len()));
-        }
-        if let Some((i, v)) = x.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            return Err(HeeError::NonFiniteInput {
-                field: "x".into(),
-                row: i,
-                col: 0,
-                value: *v,
-            });
-        }
-        let m64 = model.cast::<f64>();
-        let start = model.offset(1);
-        let d = n - start;
-        let grad = |xs: &faer::Mat<f64>| -> Result<faer::Mat<f64>> {
-            let b = xs.ncols();
-            let mut fx = faer::Mat::zeros(n, b);
-            let mut eta = faer::Mat::zeros(n, b);
-            let mut ap = faer::Mat::zeros(n, b);
-            let (mut diff, mut tmp, mut g) = (
-                faer::Mat::zeros(n, b),
-                faer::Mat::zeros(n, b),
-                faer::Mat::zeros(n, b),
-            );
-            m64.natural_params_unchecked(xs.as_ref(), fx.as_mut(), eta.as_mut());
-            m64.exact_a_prime_unchecked(eta.as_ref(), ap.as_mut())?;
-            m64.state_gradient_unchecked(
-                xs.as_ref(),
-                eta.as_ref(),
-                ap.as_ref(),
-                1,
-                diff.as_mut(),
-                tmp.as_mut(),
-                g.as_mut(),
-            );
-            Ok(g)
-        };
-        // All 2d perturbed states in one batch: columns 2k and 2k+1 move
-        // latent k by +ε and −ε.
-        let eps = 1e-4;
-        let xs = faer::Mat::from_fn(n, 2 * d, |i, c| {
-            let k = c / 2;
-            let sign = if c % 2 == 0 { 1.0 } else { -1.0 };
-            x[i] + if i == start + k {
-                sign * eps * (1.0 + x[i].abs())
-            } else {
-                0.0
-            }
-        });
-        let g = grad(&xs)?;
-        let h = faer::Mat::from_fn(d, d, |i, k| {
-            let step = 2.0 * eps * (1.0 + x[start + k].abs());
-            (g[(start + i, 2 * k)] - g[(start + i, 2 * k + 1)]) / step
-        });
-        let sym = faer::Mat::from_fn(d, d, |i, k| 0.5 * (h[(i, k)] + h[(k, i)]));
-        let ev = sym
-            .self_adjoint_eigenvalues(faer::Side::Lower)
-            .map_err(|_| HeeError::Numerical {
-                routine: "eigen",
-                reason: "Hessian of U".into(),
-            })?;
-        let lambda_max = ev.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        if !(lambda_max.is_finite() && lambda_max > 0.0) {
-            return Err(HeeError::Numerical {
-                routine: "curvature",
-                reason: format!("largest curvature {lambda_max} is not positive"),
-            });
-        }
-        let lambda_min = ev
-            .iter()
-            .cloned()
-            .fold(f64::INFINITY, f64::min)
-            .max(1e-3 * lambda_max);
-        Ok(CurvatureRange {
-            lambda_min,
-            lambda_max,
-        })
-    }
 }
 
 /// Samples of a batch at which [`Adaptation::for_model`] measures curvature.
@@ -203,6 +101,8 @@ impl Adaptation {
                 ));
             }
         }
+        // The layers the kernel moves: x₀ too when it is free.
+        let free: Vec<usize> = (model.offset(config.first_free())..n).collect();
         let picks = b.min(CURVATURE_SAMPLES);
         let mut range: Option<CurvatureRange> = None;
         for p in 0..picks {
@@ -214,7 +114,7 @@ impl Adaptation {
                     (false, None) => 0.0,
                 })
                 .collect();
-            let c = CurvatureRange::at_state(model, &x)?;
+            let c = CurvatureRange::over_units(model, &x, &free)?;
             range = Some(match range {
                 None => c,
                 Some(a) => CurvatureRange {
@@ -356,12 +256,12 @@ impl<T: Real> Dynamics<T> for Adaptation {
         let noise_a = T::of((self.mu() * (1.0 - decay * decay)).sqrt());
         let adapt = self.g > 0.0;
         let start = model.offset(self.config.first_free());
-        let z = crate::normal::Ziggurat::get();
+        let z = Ziggurat::get();
         // The noise is drawn in bulk, a block of units at a time: the
         // current's block first (only when g > 0), then the neurons'.
-        const B: usize = crate::normal::BLOCK;
+        const B: usize = BLOCK;
         let (mut xi_a, mut xi_x) = ([T::zero(); B], [T::zero(); B]);
-        crate::simd::dispatch(
+        simd::dispatch(
             #[inline(always)]
             move || {
                 for (j, rng) in rngs.iter_mut().enumerate() {

@@ -84,7 +84,7 @@ pub fn random_state(seed: u64, n: usize, batch: usize) -> Mat<f64> {
     Mat::from_fn(batch, n, |_, _| rng.random_range(-1.5..1.5))
 }
 
-use hee_core::linear_gaussian::LinearGaussian;
+use hee_core::reference::linear_gaussian::LinearGaussian;
 use hee_core::{Dynamics, NeuralConfig};
 
 /// Group estimates of the latents' stationary mean and covariance.
@@ -225,7 +225,7 @@ pub fn config_for(lg: &LinearGaussian, h_lmax: f64) -> NeuralConfig {
     NeuralConfig::new(h_lmax / hi, 1.0)
 }
 
-use hee_core::linear_gaussian::Gaussian;
+use hee_core::reference::linear_gaussian::Gaussian;
 use proptest::test_runner::TestCaseError;
 
 /// Every entry of the estimate lies within 6 SE of the sampler's exact
@@ -282,14 +282,14 @@ pub fn lg_setup(seed: u64, sizes: &[usize]) -> (HeeModel<f32>, LinearGaussian, V
 pub fn transient_matches_recursion<D: Dynamics<f32>>(
     seed: u64,
     kernel: &D,
-    kind: hee_core::moments::KernelKind,
+    kind: hee_core::reference::moments::KernelKind,
     model: &HeeModel<f32>,
     lg: &LinearGaussian,
     x0: &[f64],
     t: usize,
     n: usize,
 ) {
-    use hee_core::moments::MomentRecursion;
+    use hee_core::reference::moments::MomentRecursion;
     let cfg = *kernel.config();
     let rec = MomentRecursion::new(lg, &cfg, kind, x0).unwrap();
     let d = lg.latent_dim();
@@ -309,7 +309,7 @@ pub fn transient_matches_recursion<D: Dynamics<f32>>(
     }
     let lat = run.state.latents(model).unwrap();
     let samples = Mat::<f64>::from_fn(n, d, |r, c| lat[(r, c)] as f64);
-    let (sm, sc) = hee_core::linear_gaussian::sample_moments(samples.as_ref());
+    let (sm, sc) = hee_core::reference::linear_gaussian::sample_moments(samples.as_ref());
     let nf = n as f64;
     for i in 0..d {
         let tol = 6.0 * (p[(i, i)] / nf).sqrt() + 1e-4;

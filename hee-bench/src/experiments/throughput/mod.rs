@@ -32,7 +32,7 @@ use std::time::Instant;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
 use hee_core::learning::{learning_step, LearningScratch, LocalLearning};
-use hee_core::stream::SampleStream;
+use hee_core::rng::chacha::SampleStream;
 use hee_core::{
     APrime, BaseEnergy, Chains, Dynamics, HeeModel, InterneuronConfig, Langevin, LayerSpec,
     NeuralConfig, Nonlinearity,
@@ -40,6 +40,13 @@ use hee_core::{
 use hee_eval::report::{prepare_dir, write_atomic, write_csv};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+mod machine;
+mod timing;
+
+pub use machine::{machine, normal_rates};
+pub use timing::Products;
+use timing::*;
 
 use super::RunOptions;
 use crate::CliError;
@@ -195,307 +202,6 @@ pub fn flops(w: &Workload, mode: Mode) -> f64 {
         .sum()
 }
 
-/// Seconds per call of `n` calls of `f`.
-fn time_calls(n: usize, mut f: impl FnMut() -> Result<(), CliError>) -> Result<f64, CliError> {
-    let t0 = Instant::now();
-    for _ in 0..n {
-        f()?;
-    }
-    Ok(t0.elapsed().as_secs_f64() / n as f64)
-}
-
-/// Calls per timing so that one timing lasts about `secs`.
-fn calls_for(secs: f64, mut f: impl FnMut() -> Result<(), CliError>) -> Result<usize, CliError> {
-    let t0 = Instant::now();
-    let mut n = 0;
-    while t0.elapsed().as_secs_f64() < secs / 4.0 || n < 2 {
-        f()?;
-        n += 1;
-    }
-    let per = t0.elapsed().as_secs_f64() / n as f64;
-    Ok(((secs / per) as usize).max(2))
-}
-
-/// Median of a list of timings or ratios.
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-/// The matrix products of one step of `mode`, alone, on the whole batch:
-/// per weight matrix η = W f(x), Wᵀ(x − A′), and for learning ΔW.
-pub struct Products {
-    mode: Mode,
-    /// Per weight matrix: W, f(x) above, x − A′ below, and the outputs.
-    mats: Vec<[Mat<f32>; 6]>,
-}
-
-impl Products {
-    pub fn new(w: &Workload, mode: Mode) -> Self {
-        let b = w.batch;
-        let mats = w
-            .layers
-            .windows(2)
-            .map(|p| {
-                let (lo, hi) = (p[0], p[1]);
-                [
-                    Mat::<f32>::from_fn(lo, hi, |i, j| ((i + 2 * j) % 5) as f32 * 0.01),
-                    Mat::<f32>::from_fn(hi, b, |i, j| ((i + j) % 3) as f32 * 0.1),
-                    Mat::<f32>::from_fn(lo, b, |i, j| ((2 * i + j) % 7) as f32 * 0.1),
-                    Mat::<f32>::zeros(lo, b),
-                    Mat::<f32>::zeros(hi, b),
-                    Mat::<f32>::zeros(lo, hi),
-                ]
-            })
-            .collect();
-        Products { mode, mats }
-    }
-
-    /// Runs them once with faer's parallelism `par`.
-    pub fn run(&mut self, par: Par) {
-        for [wm, fx, diff, eta, grad, dw] in self.mats.iter_mut() {
-            matmul(
-                eta.as_mut(),
-                Accum::Replace,
-                wm.as_ref(),
-                fx.as_ref(),
-                1.0,
-                par,
-            );
-            matmul(
-                grad.as_mut(),
-                Accum::Replace,
-                wm.as_ref().transpose(),
-                diff.as_ref(),
-                1.0,
-                par,
-            );
-            if self.mode == Mode::Learning {
-                matmul(
-                    dw.as_mut(),
-                    Accum::Replace,
-                    diff.as_ref(),
-                    fx.as_ref().transpose(),
-                    1.0,
-                    par,
-                );
-            }
-        }
-    }
-}
-
-/// One workload's step, ready to time: model, kernel, chains, scratch.
-struct StepBench {
-    mode: Mode,
-    model: HeeModel<f32>,
-    kernel: Langevin,
-    chains: Chains<f32>,
-    scratch: LearningScratch<f32>,
-}
-
-impl StepBench {
-    fn new(w: &Workload, mode: Mode, seed: u64) -> Result<Self, CliError> {
-        let model = model(w, seed)?;
-        let kernel = kernel(w)?;
-        let x = data(w);
-        let chains = kernel.init(&model, Some(x.as_ref()), None, w.batch, seed)?;
-        let scratch = LearningScratch::new(&model, w.batch);
-        Ok(StepBench {
-            mode,
-            model,
-            kernel,
-            chains,
-            scratch,
-        })
-    }
-
-    fn run(&mut self) -> Result<(), CliError> {
-        // A small rate keeps the weights where they started over the timing.
-        let rates = LocalLearning {
-            lr_weights: 1e-6,
-            lr_biases: 1e-6,
-            lr_energy: 0.0,
-        };
-        match self.mode {
-            Mode::Inference => {
-                self.kernel.step(&self.model, &mut self.chains)?;
-            }
-            Mode::Learning => {
-                learning_step(
-                    &mut self.model,
-                    &self.kernel,
-                    &mut self.chains,
-                    &mut self.scratch,
-                    &rates,
-                )?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// One thread count's side of a measurement: its pool, the step and the
-/// products alone, and how many calls make one timing of each.
-struct Side {
-    threads: usize,
-    pool: rayon::ThreadPool,
-    par: Par,
-    step: StepBench,
-    products: Products,
-    calls: (usize, usize),
-}
-
-impl Side {
-    fn new(
-        w: &Workload,
-        mode: Mode,
-        threads: usize,
-        seed: u64,
-        secs: f64,
-    ) -> Result<Self, CliError> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .map_err(|e| CliError::Usage(format!("throughput: thread pool: {e}")))?;
-        let par = if threads == 1 {
-            Par::Seq
-        } else {
-            Par::rayon(threads)
-        };
-        let mut step = pool.install(|| StepBench::new(w, mode, seed))?;
-        let mut products = Products::new(w, mode);
-        let calls = pool.install(|| -> Result<(usize, usize), CliError> {
-            Ok((
-                calls_for(secs, || step.run())?,
-                calls_for(secs, || {
-                    products.run(par);
-                    Ok(())
-                })?,
-            ))
-        })?;
-        Ok(Side {
-            threads,
-            pool,
-            par,
-            step,
-            products,
-            calls,
-        })
-    }
-
-    /// One timing of the step, then one of the products alone, in this
-    /// side's pool: (step, products) in seconds per call.
-    fn round(&mut self) -> Result<(f64, f64), CliError> {
-        let Side {
-            pool,
-            par,
-            step,
-            products,
-            calls,
-            ..
-        } = self;
-        pool.install(|| -> Result<(f64, f64), CliError> {
-            Ok((
-                time_calls(calls.0, || step.run())?,
-                time_calls(calls.1, || {
-                    products.run(*par);
-                    Ok(())
-                })?,
-            ))
-        })
-    }
-}
-
-/// Rates of the random numbers the step draws (one thread): standard
-/// normals in bulk (the step's stream path and the generic one, same
-/// draws) and one at a time from the step's stream type, and the
-/// ChaCha8 keystream itself from it and from rand_chacha (same words).
-pub fn normal_rates(secs: f64) -> Vec<NormalRate> {
-    let z = hee_core::normal::Ziggurat::get();
-    let mut buf = vec![0f32; 4096];
-    let mut words = vec![0u32; 4096];
-    let mut sink = 0u32;
-    // Calls `f` (which produces 4096 values) for about `secs`; values/s.
-    let mut rate = |f: &mut dyn FnMut(&mut [f32], &mut [u32])| {
-        let t0 = Instant::now();
-        let mut n = 0usize;
-        while t0.elapsed().as_secs_f64() < secs {
-            for _ in 0..64 {
-                f(&mut buf, &mut words);
-                sink ^= buf[17].to_bits() ^ words[17];
-                n += 4096;
-            }
-        }
-        n as f64 / t0.elapsed().as_secs_f64()
-    };
-    let mut stream = SampleStream::new(1, 0);
-    let mut chacha = ChaCha8Rng::seed_from_u64(1);
-    let out = vec![
-        NormalRate {
-            method: "normals: stream fill (Ziggurat::fill_stream, the step's path), SampleStream",
-            per_second: rate(&mut |b, _| z.fill_stream(&mut stream, b)),
-        },
-        NormalRate {
-            method: "normals: generic bulk fill (Ziggurat::fill, any Rng), SampleStream",
-            per_second: rate(&mut |b, _| z.fill(&mut stream, b)),
-        },
-        NormalRate {
-            method: "normals: one at a time (Ziggurat::sample), SampleStream",
-            per_second: rate(&mut |b, _| {
-                for o in b.iter_mut() {
-                    *o = z.sample(&mut stream);
-                }
-            }),
-        },
-        NormalRate {
-            method: "ChaCha8 words: SampleStream::fill_words (16 blocks per pass)",
-            per_second: rate(&mut |_, w| stream.fill_words(w)),
-        },
-        NormalRate {
-            method: "ChaCha8 words: rand_chacha ChaCha8Rng (same stream)",
-            per_second: rate(&mut |_, w| chacha.fill(w)),
-        },
-    ];
-    std::hint::black_box(sink);
-    out
-}
-
-/// A description of this machine: CPU model, vector extensions, cores.
-pub fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|v| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    #[allow(unused_mut)]
-    let mut simd: Vec<&str> = Vec::new();
-    #[cfg(target_arch = "x86_64")]
-    {
-        for (name, on) in [
-            ("avx2", std::arch::is_x86_feature_detected!("avx2")),
-            ("fma", std::arch::is_x86_feature_detected!("fma")),
-            ("avx512f", std::arch::is_x86_feature_detected!("avx512f")),
-        ] {
-            if on {
-                simd.push(name);
-            }
-        }
-    }
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!(
-        "cpu: {cpu}\nvector extensions: {}\nlogical cores: {cores}\n",
-        if simd.is_empty() {
-            "baseline".to_string()
-        } else {
-            simd.join(", ")
-        }
-    )
-}
-
 /// Measures every workload, mode and thread count (1 and 2).
 ///
 /// The machine's speed drifts (other tenants of a VM), so nothing is
@@ -632,4 +338,12 @@ pub fn write(opts: &RunOptions, r: &Throughput) -> Result<Vec<PathBuf>, CliError
     let machine = opts.out.join("machine.txt");
     write_atomic(&machine, r.machine.as_bytes())?;
     Ok(vec![path, scaling, normals, machine])
+}
+
+/// Runs `hee reproduce throughput` and writes its files (see [`super::Entry`]).
+pub fn reproduce(
+    opts: &RunOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<PathBuf>, CliError> {
+    write(opts, &run(opts, progress)?)
 }

@@ -1,22 +1,19 @@
-//! Estimators of A′(η) = E[x | η], the gradient of each layer's log-normaliser
-//! (spec §2). Three estimators sit behind one interface:
-//!
-//! * [`APrime::Analytic`]: σ²η, gaussian layers only;
-//! * [`APrime::Quadrature`]: a one-dimensional integral per unit (the reference);
-//! * [`APrime::Interneurons`]: a population ε per layer running fast Langevin
-//!   dynamics on p(ε | η) with time constant τ_ε < τ; the neurons use ε̄, the
-//!   mean of ε over the K sub-steps of one neuron step.
+//! Interneurons (spec §2): a population ε per layer running fast Langevin
+//! dynamics on p(ε | η), τ_ε dε = (η − φ′(ε)) dt + √(2τ_ε) dW, with
+//! τ_ε < τ; the neurons read ε̄, the mean of ε over the K sub-steps of one
+//! neuron step, in place of A′(η).
 
 use faer::reborrow::ReborrowMut;
 use faer::{MatMut, MatRef};
 use rand::Rng;
 
-use crate::energy::{BaseEnergy, PreparedEnergy};
+use super::{exact_a_prime_into, LayerAPrime};
+use crate::elementwise::{col, col_mut, simd};
+use crate::energy::BaseEnergy;
 use crate::error::{positive, HeeError, Result};
 use crate::model::HeeModel;
-use crate::quadrature;
+use crate::rng::{SampleStream, Ziggurat};
 use crate::scalar::Real;
-use crate::stream::SampleStream;
 
 /// Parameters of the interneuron populations.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -62,97 +59,6 @@ impl InterneuronConfig {
     }
 }
 
-/// Which estimator of A′(η) the dynamics use.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum APrime {
-    /// Closed form σ²η; only for gaussian layers.
-    Analytic,
-    /// Quadrature per unit (slow; the reference).
-    Quadrature,
-    /// Interneuron populations for every layer.
-    Interneurons(InterneuronConfig),
-    /// Analytic for gaussian layers, interneurons for the others.
-    Auto(InterneuronConfig),
-}
-
-impl Default for APrime {
-    fn default() -> Self {
-        APrime::Auto(InterneuronConfig::default())
-    }
-}
-
-/// The estimator chosen for one layer.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum LayerAPrime {
-    Analytic,
-    Quadrature,
-    Interneurons,
-    /// The top layer: η_L = b_L is the same for every sample and no neuron
-    /// reads A′_L (only learning b_L does), so it is computed exactly, once
-    /// per unit, whenever the parameters change — never by a population.
-    Constant,
-}
-
-impl APrime {
-    /// Resolves the estimator of every layer, refusing analytic A′ for a
-    /// non-gaussian layer below the top. The top layer is always
-    /// [`LayerAPrime::Constant`].
-    pub fn resolve<T: Real>(&self, model: &HeeModel<T>) -> Result<Vec<LayerAPrime>> {
-        let mut out = Vec::with_capacity(model.n_layers());
-        self.resolve_into(model, &mut out)?;
-        Ok(out)
-    }
-
-    /// [`APrime::resolve`] into a reused buffer (no allocation once it has
-    /// grown to the number of layers: the step loop calls this).
-    pub fn resolve_into<T: Real>(
-        &self,
-        model: &HeeModel<T>,
-        out: &mut Vec<LayerAPrime>,
-    ) -> Result<()> {
-        if let Some(c) = self.interneurons() {
-            c.validate()?;
-        }
-        out.clear();
-        for l in 0..model.n_layers() {
-            let gaussian = model.energy(l).is_gaussian();
-            out.push(match self {
-                _ if l == model.top() => LayerAPrime::Constant,
-                APrime::Analytic if gaussian => LayerAPrime::Analytic,
-                APrime::Analytic => {
-                    return Err(HeeError::Unsupported(format!(
-                        "analytic A' needs a gaussian layer; layer {l} is {}",
-                        model.energy(l).name()
-                    )))
-                }
-                APrime::Quadrature => LayerAPrime::Quadrature,
-                APrime::Interneurons(_) => LayerAPrime::Interneurons,
-                APrime::Auto(_) if gaussian => LayerAPrime::Analytic,
-                APrime::Auto(_) => LayerAPrime::Interneurons,
-            });
-        }
-        Ok(())
-    }
-
-    /// The interneuron parameters, when any layer may use them.
-    pub fn interneurons(&self) -> Option<InterneuronConfig> {
-        match *self {
-            APrime::Interneurons(c) | APrime::Auto(c) => Some(c),
-            _ => None,
-        }
-    }
-
-    /// Short name for reports.
-    pub fn name(&self) -> &'static str {
-        match self {
-            APrime::Analytic => "analytic",
-            APrime::Quadrature => "quadrature",
-            APrime::Interneurons(_) => "interneurons",
-            APrime::Auto(_) => "auto",
-        }
-    }
-}
-
 /// Refreshes the A′ estimate of layer l for one sample column.
 ///
 /// For interneurons, runs K Euler–Maruyama sub-steps of
@@ -177,36 +83,22 @@ pub(crate) fn refresh_layer<T: Real>(
 ) -> Result<()> {
     match kind {
         LayerAPrime::Constant => {}
-        LayerAPrime::Analytic => {
-            let s2 = T::of(energy.sigma() * energy.sigma());
-            for (a, &e) in a_prime.iter_mut().zip(eta) {
-                *a = s2 * e;
-            }
-        }
-        LayerAPrime::Quadrature => {
-            for (a, &e) in a_prime.iter_mut().zip(eta) {
-                *a = T::of(quadrature::unit_moments(energy, e.f64())?.mean);
-            }
+        LayerAPrime::Analytic | LayerAPrime::Quadrature => {
+            exact_a_prime_into(kind, energy, eta, a_prime)?
         }
         LayerAPrime::Interneurons => {
             let noise = (T::of(2.0) * h_eps).sqrt();
             // One monomorphic loop per energy kind: no dispatch per element.
-            macro_rules! run {
-                ($dphi:expr) => {
-                    interneuron_substeps($dphi, eta, eps, a_prime, h_eps, noise, substeps, rng)
-                };
-            }
-            let ok = match energy.prepare::<T>() {
-                PreparedEnergy::Gaussian { inv_s2 } => run!(|v| v * inv_s2),
-                PreparedEnergy::SmoothLaplace {
-                    inv_s2,
-                    lambda,
-                    delta2,
-                } => run!(|v| v * inv_s2 + lambda * v / (v * v + delta2).sqrt()),
-                PreparedEnergy::StudentT { inv_s2, wnu1, nu } => {
-                    run!(|v| v * inv_s2 + wnu1 * v / (nu + v * v))
-                }
-            };
+            let ok = crate::with_unit_energy!(T, *energy, |e| interneuron_substeps(
+                move |v| e.dphi(v),
+                eta,
+                eps,
+                a_prime,
+                h_eps,
+                noise,
+                substeps,
+                rng
+            ));
             if let Some(e) = ok {
                 // A non-finite η comes from the neurons (the caller names
                 // their cause when `cause` is empty).
@@ -284,7 +176,7 @@ struct Substeps<T> {
 /// for the full blocks m is then the constant UNIT_BLOCK, so ε and the sums
 /// stay in registers across the sub-steps and the copies and the
 /// finiteness test are a few vector instructions (with a run-time length
-/// they had been calls to memmove and a scalar loop, 4% of a step).
+/// they are calls to memmove and a scalar loop).
 #[inline(always)]
 fn interneuron_block<T: Real>(
     dphi: &impl Fn(T) -> T,
@@ -294,7 +186,7 @@ fn interneuron_block<T: Real>(
     ap: &mut [T],
     rng: &mut SampleStream,
 ) -> Option<T> {
-    let z = crate::normal::Ziggurat::get();
+    let z = Ziggurat::get();
     let m = e.len();
     let mut v = [T::zero(); UNIT_BLOCK];
     let mut sum = [T::zero(); UNIT_BLOCK];
@@ -411,7 +303,7 @@ fn refresh_columns<T: Real>(
     substeps: usize,
     rngs: &mut [SampleStream],
 ) -> Result<()> {
-    crate::simd::dispatch(
+    simd::dispatch(
         #[inline(always)]
         move || {
             for (j, rng) in rngs.iter_mut().enumerate() {
@@ -443,22 +335,4 @@ fn refresh_columns<T: Real>(
             Ok(())
         },
     )
-}
-
-/// Column j of a column-contiguous view as a slice.
-#[inline]
-pub(crate) fn col<'a, T>(m: MatRef<'a, T>, j: usize) -> &'a [T] {
-    m.col(j)
-        .try_as_col_major()
-        .expect("internal buffers are column-contiguous")
-        .as_slice()
-}
-
-/// Column j of a column-contiguous view as a mutable slice.
-#[inline]
-pub(crate) fn col_mut<'a, T>(m: MatMut<'a, T>, j: usize) -> &'a mut [T] {
-    m.col_mut(j)
-        .try_as_col_major_mut()
-        .expect("internal buffers are column-contiguous")
-        .as_slice_mut()
 }

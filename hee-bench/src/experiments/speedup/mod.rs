@@ -29,14 +29,18 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use faer::Mat;
-use hee_core::linear_gaussian::Gaussian;
-use hee_core::moments::{KernelKind, MomentRecursion};
+use hee_core::reference::linear_gaussian::Gaussian;
+use hee_core::reference::moments::{KernelKind, MomentRecursion};
 use hee_core::{APrime, Adaptation, CurvatureRange, Dynamics, NeuralConfig};
 use hee_eval::diagnostics::{ess, moment_errors, MomentAccumulator};
-use hee_eval::plot::{Figure, LineKind, Panel, Series};
-use hee_eval::report::{prepare_dir, write_csv};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+
+mod accuracy;
+mod report;
+
+pub use accuracy::TimeToAccuracy;
+pub use report::write;
 
 use super::linear::{conditioned_problem, data_batch, far_start, LinearProblem};
 use super::RunOptions;
@@ -498,201 +502,10 @@ pub fn run(opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Speedup,
     })
 }
 
-/// Writes `speedup.csv`, `speedup-details.csv`, `speedup-equal-bias.csv`
-/// and `kl.png` into `opts.out`.
-pub fn write(opts: &RunOptions, r: &Speedup) -> Result<Vec<PathBuf>, CliError> {
-    prepare_dir(&opts.out)?;
-    let main = opts.out.join("speedup.csv");
-    let rows: Vec<Vec<String>> = r
-        .rows
-        .iter()
-        .map(|r| {
-            vec![
-                format!("{}", r.kappa),
-                r.dynamics.to_string(),
-                r.steps_to_threshold.to_string(),
-                format!("{:.3}", r.wall_ms_to_threshold),
-                format!("{:.2}", r.iact),
-                format!("{:.2}", r.ess_per_s),
-            ]
-        })
-        .collect();
-    write_csv(
-        &main,
-        &[
-            "kappa",
-            "dynamics",
-            "steps_to_threshold",
-            "wall_ms_to_threshold",
-            "iact",
-            "ess_per_s",
-        ],
-        &rows,
-    )?;
-    let details = opts.out.join("speedup-details.csv");
-    let rows: Vec<Vec<String>> = r
-        .rows
-        .iter()
-        .map(|r| {
-            vec![
-                format!("{}", r.kappa),
-                r.dynamics.to_string(),
-                format!("{:.6}", r.tau_a),
-                format!("{:.6}", r.g),
-                format!("{:.6}", r.stationary_kl),
-                r.chains.to_string(),
-                format!("{:.6}", r.ensemble_kl_to_posterior),
-                format!("{:.6}", r.ensemble_kl_to_recursion),
-                format!("{:.6}", r.ensemble_floor),
-                format!("{:.2}", r.iact_exact),
-            ]
-        })
-        .collect();
-    write_csv(
-        &details,
-        &[
-            "kappa",
-            "dynamics",
-            "tau_a",
-            "g",
-            "stationary_kl",
-            "chains",
-            "ensemble_kl_to_posterior",
-            "ensemble_kl_to_recursion",
-            "ensemble_floor",
-            "iact_exact",
-        ],
-        &rows,
-    )?;
-    let equal = opts.out.join("speedup-equal-bias.csv");
-    let rows: Vec<Vec<String>> = r
-        .equal_bias
-        .iter()
-        .map(|e| {
-            vec![
-                format!("{}", e.kappa),
-                format!("{:.6e}", e.plain_dt_over_tau),
-                format!("{:.6e}", e.adaptation_dt_over_tau),
-                format!("{:.6}", e.plain_stationary_kl),
-                format!("{:.6}", e.adaptation_stationary_kl),
-                e.plain_steps.to_string(),
-                e.adaptation_steps.to_string(),
-                format!("{:.2}", e.ratio()),
-            ]
-        })
-        .collect();
-    write_csv(
-        &equal,
-        &[
-            "kappa",
-            "plain_dt_over_tau",
-            "adaptation_dt_over_tau",
-            "plain_stationary_kl",
-            "adaptation_stationary_kl",
-            "plain_steps",
-            "adaptation_steps",
-            "ratio",
-        ],
-        &rows,
-    )?;
-    let mut panels: Vec<Panel> = Vec::new();
-    for row in &r.rows {
-        let title = format!("kappa = {}", row.kappa);
-        if panels.last().map(|p| p.title != title).unwrap_or(true) {
-            let last = r
-                .rows
-                .iter()
-                .filter(|x| x.kappa == row.kappa)
-                .flat_map(|x| x.curve.last().map(|p| p.0))
-                .fold(1.0, f64::max);
-            panels.push(Panel {
-                title,
-                series: vec![Series {
-                    label: format!("threshold {KL_THRESHOLD}"),
-                    points: vec![(1.0, KL_THRESHOLD), (last, KL_THRESHOLD)],
-                    color: 7,
-                    line: LineKind::Dotted,
-                }],
-            });
-        }
-        let panel = panels.last_mut().expect("pushed above");
-        panel.series.push(Series {
-            label: format!("{} ({} steps)", row.dynamics, row.steps_to_threshold),
-            points: row.curve.clone(),
-            color: if row.dynamics == "plain" { 0 } else { 1 },
-            line: LineKind::Solid,
-        });
-    }
-    let png = opts.out.join("kl.png");
-    Figure {
-        title: format!("KL(ensemble law || posterior) against step, d = {DIM}, dt = {H_LMAX} tau/lambda_max (exact moment recursion)"),
-        x_label: "step".into(),
-        y_label: "KL (nats)".into(),
-        panels,
-        columns: 3,
-        axes: hee_eval::plot::Axes::LogLog,
-    }
-    .write_png(&png, 560, 420)?;
-    Ok(vec![main, details, equal, png])
-}
-
-/// The κ-conditioned problem with both kernels and their exact steps to the
-/// threshold, for benchmarks of time to accuracy.
-pub struct TimeToAccuracy {
-    pub problem: LinearProblem,
-    pub plain: Adaptation,
-    pub adaptation: Adaptation,
-    pub plain_steps: usize,
-    pub adaptation_steps: usize,
-}
-
-impl TimeToAccuracy {
-    /// Builds the problem of condition number `kappa` and finds, from the
-    /// exact recursion, the steps each kernel needs.
-    pub fn new(kappa: f64, seed: u64) -> Result<Self, CliError> {
-        let problem = conditioned_problem(DIM, kappa, seed)?;
-        let (plain, adaptation) = kernels(&problem)?;
-        let start = far_start(&problem, START_SD);
-        let mut steps = Vec::new();
-        for k in [&plain, &adaptation] {
-            let rec =
-                MomentRecursion::new(&problem.exact_model, &k.config, kind_of(k), &problem.x0)?;
-            let relax = 1.0 / (k.config.h() * problem.lambda_min);
-            let (s, _) = steps_to_threshold(
-                &rec,
-                &start,
-                &problem.posterior,
-                1.max((relax / 2000.0) as usize),
-                (50.0 * relax) as usize,
-            )?;
-            steps.push(s);
-        }
-        Ok(TimeToAccuracy {
-            problem,
-            plain,
-            adaptation,
-            plain_steps: steps[0],
-            adaptation_steps: steps[1],
-        })
-    }
-
-    /// (name, kernel, steps) for both dynamics.
-    pub fn cases(&self) -> Vec<(&'static str, Adaptation, usize)> {
-        vec![
-            ("plain", self.plain, self.plain_steps),
-            ("adaptation", self.adaptation, self.adaptation_steps),
-        ]
-    }
-
-    /// Runs `chains` chains from the far start for `steps` steps.
-    pub fn run(
-        &self,
-        kernel: &Adaptation,
-        steps: usize,
-        chains: usize,
-        seed: u64,
-    ) -> Result<(), CliError> {
-        run_from_far_start(&self.problem, kernel, steps, chains, seed)?;
-        Ok(())
-    }
+/// Runs `hee reproduce speedup` and writes its files (see [`super::Entry`]).
+pub fn reproduce(
+    opts: &RunOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<PathBuf>, CliError> {
+    write(opts, &run(opts, progress)?)
 }

@@ -16,10 +16,10 @@
 use faer::linalg::solvers::Solve;
 use faer::Mat;
 
+use super::linear_gaussian::{Gaussian, LinearGaussian};
 use crate::aprime::APrime;
 use crate::dynamics::{NeuralConfig, Observed, INIT_REFRESHES};
 use crate::error::{HeeError, Result};
-use crate::linear_gaussian::{Gaussian, LinearGaussian};
 
 /// z ↦ A z + c plus N(0, Q) noise.
 #[derive(Debug, Clone)]

@@ -31,7 +31,7 @@
 use rand::Rng;
 use std::sync::OnceLock;
 
-use crate::stream::SampleStream;
+use super::SampleStream;
 
 /// Ziggurat tables for the standard normal.
 #[derive(Debug)]
@@ -132,9 +132,9 @@ impl Ziggurat {
 
     /// Fills `out` with independent standard normal draws from `rng`, in
     /// blocks of [`BLOCK`] (see the module documentation), compiled for the
-    /// machine's widest vector extension ([`crate::simd`]).
+    /// machine's widest vector extension ([`crate::elementwise::simd`]).
     pub fn fill<R: Rng + ?Sized>(&self, rng: &mut R, out: &mut [f32]) {
-        crate::simd::dispatch(
+        crate::elementwise::simd::dispatch(
             #[inline(always)]
             || {
                 let mut words = [0u32; BLOCK];
@@ -162,7 +162,7 @@ impl Ziggurat {
     /// copied out), and with AVX-512 by an explicit kernel that marks the
     /// misses in a bit mask.
     pub fn fill_stream(&self, s: &mut SampleStream, out: &mut [f32]) {
-        crate::simd::dispatch(
+        crate::elementwise::simd::dispatch(
             #[inline(always)]
             || self.fill_stream_inline(s, out),
         )
@@ -172,7 +172,7 @@ impl Ziggurat {
     /// dispatched kernel.
     #[inline(always)]
     pub(crate) fn fill_stream_inline(&self, s: &mut SampleStream, out: &mut [f32]) {
-        let wide = crate::simd::has_avx512();
+        let wide = crate::elementwise::simd::has_avx512();
         let mut copy = [0u32; BLOCK];
         // The misses of a block, in order: position and word. Kept apart
         // from the buffer, which a miss's own draws may refill.
@@ -223,8 +223,8 @@ impl Ziggurat {
         let _ = wide;
         // Every draw as if it fell in its rectangle: no branch, so the loop
         // vectorises; `miss` flags the ones that did not. The flags are then
-        // read eight at a time (a byte-by-byte scan cost more than the
-        // misses themselves).
+        // read eight at a time, so the rare misses cost a scan of a few
+        // words.
         let m = words.len();
         let mut miss = [0u8; BLOCK];
         let mut any = 0u8;
@@ -316,8 +316,8 @@ mod avx512 {
 
     /// The ziggurat's branch-free pass over up to [`BLOCK`] words, 16 lanes
     /// at a time: the layer's table entries by two 8-lane gathers of
-    /// (k[i], w[i]) pairs (half the loads of one gather per table, which
-    /// was measured slower), |j| < k[i] as a mask, x = j·w[i]. The same
+    /// (k[i], w[i]) pairs (half the loads of one gather per table), |j| <
+    /// k[i] as a mask, x = j·w[i]. The same
     /// operations as the portable loop — an exact conversion of a 24-bit
     /// integer, one IEEE multiply — so the same bits. Returns the misses as
     /// a bit mask (bit t: word t).

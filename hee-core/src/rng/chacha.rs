@@ -2,11 +2,10 @@
 //! `rand_chacha::ChaCha8Rng`, generated 16 blocks at a time.
 //!
 //! Every sample of a batch owns one stream (see [`crate::dynamics`]), and
-//! the neural step draws about 4,700 words per sample at the throughput
-//! workload, so the keystream is a fifth of the step with rand_chacha's
-//! 4-block generator. Here the 16 blocks of a buffer are computed in 16
+//! the neural step draws thousands of words per sample, so the keystream is
+//! on the hot path (docs/performance.md). Here the 16 blocks of a buffer are computed in 16
 //! vector lanes (one block per lane: the lane loops below vectorise to one
-//! AVX-512 instruction each, or two AVX2 ones, inside [`crate::simd`]'s
+//! AVX-512 instruction each, or two AVX2 ones, inside [`crate::elementwise::simd`]'s
 //! dispatch) and transposed into stream order.
 //!
 //! The stream is the same function of (key, stream number, word position)
@@ -151,14 +150,14 @@ impl SampleStream {
     fn refill_at(&mut self, block: u64) {
         let (key, stream, buf) = (&self.key, self.stream, &mut self.buf);
         #[cfg(target_arch = "x86_64")]
-        if crate::simd::has_avx512() {
+        if crate::elementwise::simd::has_avx512() {
             // SAFETY: AVX-512F was detected on this CPU (`has_avx512`).
             unsafe { avx512::chacha8_blocks(key, stream, block, buf) };
             self.buf_block = block;
             self.index = 0;
             return;
         }
-        crate::simd::dispatch(
+        crate::elementwise::simd::dispatch(
             #[inline(always)]
             || chacha8_blocks(key, stream, block, buf),
         );
@@ -441,10 +440,10 @@ mod tests {
     fn every_vector_path_gives_the_same_words() {
         let mut wa = vec![0u32; 3000];
         SampleStream::new(11, 2).fill_words(&mut wa);
-        crate::simd::force_baseline(true);
+        crate::elementwise::simd::force_baseline(true);
         let mut wb = vec![0u32; 3000];
         SampleStream::new(11, 2).fill_words(&mut wb);
-        crate::simd::force_baseline(false);
+        crate::elementwise::simd::force_baseline(false);
         assert_eq!(wa, wb);
     }
 }

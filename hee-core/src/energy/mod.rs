@@ -3,8 +3,11 @@
 //! The quadratic term keeps the one-unit normaliser a(η) = log ∫ exp(ηx − φ(x)) dx
 //! finite for every η; ψ shapes the conditional (sparse, heavy-tailed).
 
+pub mod kernel;
+
 use crate::error::{non_negative, positive, Result};
-use crate::scalar::Real;
+
+pub use kernel::UnitEnergy;
 
 /// Maximum number of trainable parameters of one base energy.
 pub const MAX_ENERGY_PARAMS: usize = 3;
@@ -18,30 +21,6 @@ pub enum BaseEnergy {
     SmoothLaplace { sigma: f64, lambda: f64, delta: f64 },
     /// ψ = w·((ν+1)/2)·log(1 + x²/ν): heavy-tailed, not log-concave.
     StudentT { sigma: f64, weight: f64, nu: f64 },
-}
-
-/// Parameters converted once to the working precision, for hot loops.
-#[derive(Debug, Clone, Copy)]
-pub enum PreparedEnergy<T> {
-    Gaussian { inv_s2: T },
-    SmoothLaplace { inv_s2: T, lambda: T, delta2: T },
-    StudentT { inv_s2: T, wnu1: T, nu: T },
-}
-
-impl<T: Real> PreparedEnergy<T> {
-    /// φ′(x).
-    #[inline(always)]
-    pub fn dphi(&self, x: T) -> T {
-        match *self {
-            PreparedEnergy::Gaussian { inv_s2 } => x * inv_s2,
-            PreparedEnergy::SmoothLaplace {
-                inv_s2,
-                lambda,
-                delta2,
-            } => x * inv_s2 + lambda * x / (x * x + delta2).sqrt(),
-            PreparedEnergy::StudentT { inv_s2, wnu1, nu } => x * inv_s2 + wnu1 * x / (nu + x * x),
-        }
-    }
 }
 
 impl BaseEnergy {
@@ -89,24 +68,6 @@ impl BaseEnergy {
         matches!(self, BaseEnergy::Gaussian { .. })
     }
 
-    /// Converts the parameters to the working precision.
-    pub fn prepare<T: Real>(&self) -> PreparedEnergy<T> {
-        let inv_s2 = T::of(1.0 / (self.sigma() * self.sigma()));
-        match *self {
-            BaseEnergy::Gaussian { .. } => PreparedEnergy::Gaussian { inv_s2 },
-            BaseEnergy::SmoothLaplace { lambda, delta, .. } => PreparedEnergy::SmoothLaplace {
-                inv_s2,
-                lambda: T::of(lambda),
-                delta2: T::of(delta * delta),
-            },
-            BaseEnergy::StudentT { weight, nu, .. } => PreparedEnergy::StudentT {
-                inv_s2,
-                wnu1: T::of(weight * (nu + 1.0)),
-                nu: T::of(nu),
-            },
-        }
-    }
-
     /// ψ(x), the non-quadratic part.
     pub fn psi(&self, x: f64) -> f64 {
         match *self {
@@ -128,7 +89,7 @@ impl BaseEnergy {
 
     /// φ′(x).
     pub fn dphi(&self, x: f64) -> f64 {
-        self.prepare::<f64>().dphi(x)
+        crate::with_unit_energy!(f64, *self, |e| e.dphi(x))
     }
 
     /// φ″(x), used by the step-size guidance and the exact references.
