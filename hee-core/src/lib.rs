@@ -45,4 +45,5 @@ pub use error::{HeeError, Result};
 pub use learning::ParamGrads;
 pub use model::{HeeModel, LayerSpec};
 pub use nonlinearity::Nonlinearity;
+pub use rng::Purpose;
 pub use scalar::Real;

@@ -8,7 +8,7 @@ mod common;
 use common::{linear_gaussian_model, random_model, random_state};
 use hee_core::faer::linalg::solvers::Solve;
 use hee_core::faer::{Mat, Side};
-use hee_core::learning::ParamGrads;
+use hee_core::learning::{learning_step, LearningScratch, LocalLearning, ParamGrads};
 use hee_core::{
     APrime, Adaptation, CurvatureRange, Dynamics, HeeModel, Langevin, NeuralConfig, Nonlinearity,
     Observed, Potential,
@@ -141,6 +141,20 @@ fn kernels_descend_the_unnormalised_energy_when_told_to() {
         "{} vs {want}",
         info.mean_sq_grad
     );
+    // The local rule learns U, not Ẽ: a learning step on these chains is
+    // refused, and the model is left as it was.
+    let mut m2 = m.clone();
+    let mut scratch = LearningScratch::new(&m2, 8);
+    let e = learning_step(
+        &mut m2,
+        &k,
+        &mut chains,
+        &mut scratch,
+        &LocalLearning::new(0.01),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("potential"), "{e}");
+    assert_eq!(m2.weight(0), m.weight(0));
 }
 
 #[test]

@@ -21,11 +21,9 @@ use std::time::Instant;
 
 use hee_core::faer::Mat;
 use hee_core::learning::{train_minibatch, LearningScratch, LocalLearning, MinibatchSchedule};
-use hee_core::{Adaptation, Chains, Dynamics, HeeModel};
+use hee_core::{Adaptation, Chains, Dynamics, HeeModel, Purpose};
 use hee_data::{load, DataSpec, Dataset, LoadOptions, Scaling};
 use hee_eval::report::{prepare_dir, write_atomic};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 
 mod curve;
 
@@ -68,14 +66,16 @@ pub fn load_data(cfg: &TrainConfig) -> Result<Dataset, CliError> {
         patch: cfg.data.patch,
         patches: cfg.data.patches,
         zca_epsilon: cfg.data.zca_epsilon,
-        seed: cfg.seed,
+        seed: Purpose::Data.seed(cfg.seed),
         ..LoadOptions::default()
     };
     let dir = (!cfg.data.data_dir.is_empty()).then(|| PathBuf::from(&cfg.data.data_dir));
     let mut d = load(&spec, dir.as_deref(), &opts)?;
     d.scale(match cfg.data.scaling.as_str() {
         "standardized" => Scaling::Standardized,
-        "dequantized" => Scaling::Dequantized { seed: cfg.seed },
+        "dequantized" => Scaling::Dequantized {
+            seed: Purpose::Dequantisation.seed(cfg.seed),
+        },
         _ => Scaling::AsLoaded,
     })?;
     if cfg.data.multiply != 1.0 {
@@ -160,10 +160,11 @@ impl Training {
         }
         let mut model = model_for(&config)?;
         model.randomize_weights(
-            &mut ChaCha8Rng::seed_from_u64(config.seed),
+            &mut Purpose::Weights.rng(config.seed),
             config.model.init_scale,
         );
-        let first = data.batch(&data.minibatches(batch, config.seed, 0)?[0])?;
+        let first =
+            data.batch(&data.minibatches(batch, Purpose::Shuffles.seed(config.seed), 0)?[0])?;
         let kernel = if config.dynamics.kind == "adaptation"
             && config.dynamics.tau_a == 0.0
             && config.dynamics.g == 0.0
@@ -294,9 +295,11 @@ impl Training {
         let mut seconds = self.curve.last().map_or(0.0, |r| r.seconds);
         let mut clock = Instant::now();
         while self.pos.epoch < cfg.epochs {
-            let order =
-                self.data
-                    .minibatches(cfg.learning.batch, cfg.seed, self.pos.epoch as u64)?;
+            let order = self.data.minibatches(
+                cfg.learning.batch,
+                Purpose::Shuffles.seed(cfg.seed),
+                self.pos.epoch as u64,
+            )?;
             while self.pos.batch_in_epoch < per_epoch {
                 let t0 = Instant::now();
                 let mb = self.data.batch(&order[self.pos.batch_in_epoch])?;
@@ -373,7 +376,7 @@ impl Training {
         };
         let n = cfg.eval_records.min(test.nrows()).max(1);
         let data = test.subrows(0, n);
-        let seed = self.config.seed ^ (0xe7a1_0000 + self.pos.epoch as u64);
+        let seed = Purpose::Evaluation.seed(self.config.seed) ^ self.pos.epoch as u64;
         let mut chains = self.kernel.init(&self.model, Some(data), None, n, seed)?;
         let n0 = self.model.size(0);
         let mut acc = Mat::<f64>::zeros(n, n0);

@@ -213,6 +213,12 @@ pub(crate) fn split_step<T: Real, D: Dynamics<T> + ?Sized>(
 ) -> Result<StepInfo> {
     let cfg = dynamics.config();
     check_chains(model, cfg, chains)?;
+    if cfg.potential == Potential::Unnormalised {
+        // The rule's prediction errors x − A′ are U's; Ẽ has no A′.
+        return Err(HeeError::Unsupported(
+            "the local rule learns the normalised HEE energy; the kernel runs on the unnormalised one (NeuralConfig::potential)".into(),
+        ));
+    }
     let step = chains.state.step + 1;
     let n = model.total_size();
     let m: &HeeModel<T> = model;

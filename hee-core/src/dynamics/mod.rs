@@ -23,8 +23,8 @@
 //! So after every step the state holds x, η(x) and an estimate of A′(η(x)),
 //! the three quantities the learning rule reads.
 //!
-//! Samples are columns; each has its own ChaCha8 stream (stream index = the
-//! column), and columns are processed in fixed chunks by one executor
+//! Samples are columns; each has its own ChaCha8 stream (stream j of the
+//! seed's chain key drives column j, see [`crate::rng::Purpose`]), and columns are processed in fixed chunks by one executor
 //! ([`executor`]), so a run is a function of the seed, bit for bit, whatever
 //! the number of rayon threads.
 //!
