@@ -59,11 +59,8 @@ impl HeeError {
             reason,
         }
     }
-    pub(crate) fn dims(
-        field: impl Into<String>,
-        expected: impl ToString,
-        got: impl ToString,
-    ) -> Self {
+    /// A [`HeeError::DimensionMismatch`] naming `field`.
+    pub fn dims(field: impl Into<String>, expected: impl ToString, got: impl ToString) -> Self {
         HeeError::DimensionMismatch {
             field: field.into(),
             expected: expected.to_string(),

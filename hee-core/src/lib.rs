@@ -10,6 +10,7 @@
 //! | [`aprime`] | estimators of A′(η): analytic, quadrature, interneurons | §2 |
 //! | [`dynamics`] | chains, the neural kernels (plain Langevin, adaptation) and their executor | §3–4 |
 //! | [`learning`] | the local rule, the fused learning step, minibatches | §5 |
+//! | [`generate`] | marginal (ancestral) generation, exact per unit | §6 |
 //! | [`reference`] | exact references: linear-gaussian posteriors and marginals, moment recursion | §8 |
 //! | [`rng`] | per-sample ChaCha8 streams and f32 normals | |
 //! | [`elementwise`] | the vectorised element-wise kernels and their runtime dispatch | |
@@ -24,6 +25,7 @@ pub mod dynamics;
 pub mod elementwise;
 pub mod energy;
 pub mod error;
+pub mod generate;
 pub mod learning;
 pub mod model;
 pub mod nonlinearity;

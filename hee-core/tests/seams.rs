@@ -5,13 +5,13 @@
 
 mod common;
 
-use common::{linear_gaussian_model, random_model, random_state};
+use common::{joint_hessian, linear_gaussian_model, random_model, random_state};
 use hee_core::faer::linalg::solvers::Solve;
 use hee_core::faer::{Mat, Side};
 use hee_core::learning::{learning_step, LearningScratch, LocalLearning, ParamGrads};
 use hee_core::{
-    APrime, Adaptation, CurvatureRange, Dynamics, HeeModel, Langevin, NeuralConfig, Nonlinearity,
-    Observed, Potential,
+    APrime, Adaptation, CurvatureRange, Dynamics, Langevin, NeuralConfig, Nonlinearity, Observed,
+    Potential,
 };
 
 #[test]
@@ -182,35 +182,6 @@ fn gradient_arithmetic_combines_phases() {
     }
     let other = random_model(7, &[3, 3], &[0, 1], Nonlinearity::Tanh);
     assert!(c.add_scaled(1.0, &ParamGrads::zeros_like(&other)).is_err());
-}
-
-/// ∇²U of a linear-gaussian model over all units, from the equations: the
-/// diagonal blocks I/σ_l² + σ_{l−1}² W_{l−1}ᵀW_{l−1} (no second term for
-/// l = 0), the off-diagonal blocks −W_l between x_l and x_{l+1}.
-fn joint_hessian(m: &HeeModel<f64>) -> Mat<f64> {
-    let n = m.total_size();
-    let mut h = Mat::<f64>::zeros(n, n);
-    for l in 0..m.n_layers() {
-        let o = m.offset(l);
-        for i in 0..m.size(l) {
-            h[(o + i, o + i)] += 1.0 / m.energy(l).sigma().powi(2);
-        }
-        if l < m.top() {
-            let (w, o1) = (m.weight(l), m.offset(l + 1));
-            let s2 = m.energy(l).sigma().powi(2);
-            for a in 0..m.size(l + 1) {
-                for b in 0..m.size(l + 1) {
-                    h[(o1 + a, o1 + b)] +=
-                        s2 * (0..m.size(l)).map(|i| w[(i, a)] * w[(i, b)]).sum::<f64>();
-                }
-                for i in 0..m.size(l) {
-                    h[(o + i, o1 + a)] -= w[(i, a)];
-                    h[(o1 + a, o + i)] -= w[(i, a)];
-                }
-            }
-        }
-    }
-    h
 }
 
 fn extreme_eigenvalues(h: &Mat<f64>) -> (f64, f64) {

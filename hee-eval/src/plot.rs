@@ -276,10 +276,6 @@ pub fn write_field_grid(
     columns: usize,
     zoom: usize,
 ) -> Result<(), EvalError> {
-    let enc = |reason: String| EvalError::Encode {
-        path: path.to_path_buf(),
-        reason,
-    };
     let cols = columns.clamp(1, fields.len().max(1));
     let rows = fields.len().div_ceil(cols).max(1);
     let cell = side * zoom + 1;
@@ -298,13 +294,56 @@ pub fn write_field_grid(
             }
         }
     }
+    write_gray_png(path, &img, w, h)
+}
+
+/// Images (each `shape.0` × `shape.1`, row-major) as a grayscale PNG grid,
+/// `columns` per row: values in `range` map linearly to black…white and are
+/// clipped outside it, `zoom` pixels per value, one grey pixel between
+/// images. Written atomically.
+pub fn write_image_grid(
+    path: &Path,
+    images: &[Vec<f64>],
+    shape: (usize, usize),
+    columns: usize,
+    zoom: usize,
+    range: (f64, f64),
+) -> Result<(), EvalError> {
+    let (ih, iw) = shape;
+    let cols = columns.clamp(1, images.len().max(1));
+    let rows = images.len().div_ceil(cols).max(1);
+    let (ch, cw) = (ih * zoom + 1, iw * zoom + 1);
+    let (w, h) = (cols * cw + 1, rows * ch + 1);
+    let mut img = vec![128u8; w * h];
+    let span = (range.1 - range.0).max(1e-300);
+    for (n, f) in images.iter().enumerate() {
+        let (r0, c0) = ((n / cols) * ch + 1, (n % cols) * cw + 1);
+        for (k, v) in f.iter().enumerate().take(ih * iw) {
+            let g = (255.0 * (v - range.0) / span).round().clamp(0.0, 255.0) as u8;
+            let (r, c) = (k / iw, k % iw);
+            for dr in 0..zoom {
+                for dc in 0..zoom {
+                    img[(r0 + r * zoom + dr) * w + c0 + c * zoom + dc] = g;
+                }
+            }
+        }
+    }
+    write_gray_png(path, &img, w, h)
+}
+
+/// Encodes an 8-bit grayscale image (`w` × `h`, row-major) and writes it.
+fn write_gray_png(path: &Path, img: &[u8], w: usize, h: usize) -> Result<(), EvalError> {
+    let enc = |reason: String| EvalError::Encode {
+        path: path.to_path_buf(),
+        reason,
+    };
     let mut bytes = Vec::new();
     {
         let mut e = png::Encoder::new(&mut bytes, w as u32, h as u32);
         e.set_color(png::ColorType::Grayscale);
         e.set_depth(png::BitDepth::Eight);
         let mut wr = e.write_header().map_err(|e| enc(e.to_string()))?;
-        wr.write_image_data(&img).map_err(|e| enc(e.to_string()))?;
+        wr.write_image_data(img).map_err(|e| enc(e.to_string()))?;
     }
     write_atomic(path, &bytes)
 }

@@ -6,6 +6,7 @@
 //! parses, calls and reports.
 
 mod data;
+mod generate;
 mod train;
 
 use std::path::PathBuf;
@@ -42,6 +43,9 @@ enum Command {
     /// Train a model on a data set with the local rule, checkpointing a run
     /// folder; or continue one with --resume.
     Train(TrainArgs),
+    /// Generate from a trained run: marginal (ancestral), joint, or
+    /// completions of held-out images with their top half clamped.
+    Generate(GenerateArgs),
     /// Run one of the paper's experiments and write its results.
     Reproduce {
         /// Which experiment.
@@ -102,6 +106,34 @@ struct TrainArgs {
     quiet: bool,
 }
 
+#[derive(clap::Args, Debug)]
+struct GenerateArgs {
+    /// The run folder of `hee train`.
+    #[arg(long, value_name = "RUN_DIR")]
+    model: PathBuf,
+    /// marginal | joint | complete
+    #[arg(long, value_parser = ["marginal", "joint", "complete"], default_value = "marginal")]
+    mode: String,
+    /// Number of samples.
+    #[arg(long, default_value_t = 100)]
+    n: usize,
+    /// Output folder.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Neuron steps (joint and complete).
+    #[arg(long, default_value_t = 1000)]
+    steps: usize,
+    /// plain | adaptation (joint and complete).
+    #[arg(long, value_parser = ["plain", "adaptation"], default_value = "adaptation")]
+    dynamics: String,
+    /// sample (x₀) | mean (its conditional mean A′₀(η₀)).
+    #[arg(long, value_parser = ["sample", "mean"], default_value = "mean")]
+    readout: String,
+    /// Seed of the generation's random streams.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
 /// The experiments' names, with their help lines, for clap.
 fn experiment_names() -> PossibleValuesParser {
     PossibleValuesParser::new(
@@ -115,6 +147,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Train(args) => train::train(args),
         Command::Data { data, data_dir } => data::summary(&data, data_dir.as_deref()),
+        Command::Generate(a) => generate::run(a),
         Command::Reproduce {
             experiment,
             quick,

@@ -128,6 +128,28 @@ fn kernel_for(cfg: &TrainConfig, tau_a: f64, g: f64) -> Result<Adaptation, CliEr
     }
 }
 
+fn read_config(files: &RunFiles) -> Result<TrainConfig, CliError> {
+    let cpath = files.config();
+    let text = std::fs::read_to_string(&cpath).map_err(|e| CliError::Checkpoint {
+        path: cpath.clone(),
+        reason: e.to_string(),
+    })?;
+    TrainConfig::from_toml(&text, &format!("'{}'", cpath.display()))
+}
+
+/// The configuration and the last checkpointed model of the run in `dir`
+/// (to use a trained model: generation, evaluation).
+pub fn load_run(dir: &Path) -> Result<(TrainConfig, HeeModel<f32>), CliError> {
+    let files = RunFiles {
+        dir: dir.to_path_buf(),
+    };
+    let config = read_config(&files)?;
+    config.check()?;
+    let mut model = model_for(&config)?;
+    checkpoint::load_model(&files.model(), &mut model)?;
+    Ok((config, model))
+}
+
 impl Training {
     /// A new run of `config` in `dir` (created; it must not hold a run).
     pub fn start(mut config: TrainConfig, dir: &Path) -> Result<Self, CliError> {
@@ -205,12 +227,7 @@ impl Training {
         let files = RunFiles {
             dir: dir.to_path_buf(),
         };
-        let cpath = files.config();
-        let text = std::fs::read_to_string(&cpath).map_err(|e| CliError::Checkpoint {
-            path: cpath.clone(),
-            reason: e.to_string(),
-        })?;
-        let mut config = TrainConfig::from_toml(&text, &format!("'{}'", cpath.display()))?;
+        let mut config = read_config(&files)?;
         if let Some(e) = epochs {
             config.epochs = e;
         }

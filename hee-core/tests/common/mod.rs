@@ -337,3 +337,32 @@ pub fn lg_strategy() -> impl proptest::strategy::Strategy<Value = (u64, Vec<usiz
     use proptest::prelude::*;
     (any::<u64>(), prop::collection::vec(2usize..=8, 3..=4))
 }
+
+/// ∇²U of a linear-gaussian model over all units, from the equations: the
+/// diagonal blocks I/σ_l² + σ_{l−1}² W_{l−1}ᵀW_{l−1} (no second term for
+/// l = 0), the off-diagonal blocks −W_l between x_l and x_{l+1}.
+pub fn joint_hessian(m: &HeeModel<f64>) -> Mat<f64> {
+    let n = m.total_size();
+    let mut h = Mat::<f64>::zeros(n, n);
+    for l in 0..m.n_layers() {
+        let o = m.offset(l);
+        for i in 0..m.size(l) {
+            h[(o + i, o + i)] += 1.0 / m.energy(l).sigma().powi(2);
+        }
+        if l < m.top() {
+            let (w, o1) = (m.weight(l), m.offset(l + 1));
+            let s2 = m.energy(l).sigma().powi(2);
+            for a in 0..m.size(l + 1) {
+                for b in 0..m.size(l + 1) {
+                    h[(o1 + a, o1 + b)] +=
+                        s2 * (0..m.size(l)).map(|i| w[(i, a)] * w[(i, b)]).sum::<f64>();
+                }
+                for i in 0..m.size(l) {
+                    h[(o + i, o1 + a)] -= w[(i, a)];
+                    h[(o1 + a, o + i)] -= w[(i, a)];
+                }
+            }
+        }
+    }
+    h
+}
