@@ -29,6 +29,19 @@ fn small_run() -> PathBuf {
     dir
 }
 
+/// `hee generate --mode MODE --n 12 --steps 20` of `run` into `out`.
+fn generate(run: &std::path::Path, mode: &str, out: &std::path::Path) {
+    run_ok(
+        hee()
+            .args([
+                "generate", "--mode", mode, "--n", "12", "--steps", "20", "--model",
+            ])
+            .arg(run)
+            .arg("--out")
+            .arg(out),
+    );
+}
+
 fn samples(dir: &std::path::Path) -> (Vec<usize>, Vec<u8>, Option<Vec<u8>>) {
     let bytes = std::fs::read(dir.join("samples.safetensors")).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
@@ -42,15 +55,7 @@ fn every_mode_writes_grid_samples_and_settings() {
     let run = small_run();
     for mode in ["marginal", "joint", "complete"] {
         let out = tmp(mode);
-        run_ok(
-            hee()
-                .args([
-                    "generate", "--mode", mode, "--n", "12", "--steps", "20", "--model",
-                ])
-                .arg(&run)
-                .arg("--out")
-                .arg(&out),
-        );
+        generate(&run, mode, &out);
         assert!(out.join("samples.png").exists(), "{mode}");
         let settings = std::fs::read_to_string(out.join("settings.toml")).unwrap();
         assert!(
@@ -76,15 +81,7 @@ fn every_mode_writes_grid_samples_and_settings() {
         }
         // Same seed, same samples.
         let again = tmp(&format!("{mode}-again"));
-        run_ok(
-            hee()
-                .args([
-                    "generate", "--mode", mode, "--n", "12", "--steps", "20", "--model",
-                ])
-                .arg(&run)
-                .arg("--out")
-                .arg(&again),
-        );
+        generate(&run, mode, &again);
         assert_eq!(samples(&again).1, data, "{mode}: a function of the seed");
     }
 }

@@ -169,20 +169,22 @@ fn pcd_steps_run_on_the_unnormalised_energy_only() {
     let mut f = free_k.init(&m, None, None, batch, 2).unwrap();
     let mut scratch = PcdScratch::new(&m, batch);
     let rates = LocalLearning::new(0.01);
-    let w0 = m.weight(0).to_owned();
-    for _ in 0..5 {
-        let info = pcd_step(
-            &mut m,
-            &clamped_k,
+    let mut update = |m: &mut HeeModel<f32>, k: &Langevin, steps| {
+        pcd_step(
+            m,
+            k,
             &mut c,
             &free_k,
             &mut f,
             data.as_ref(),
-            3,
+            steps,
             &mut scratch,
             &rates,
         )
-        .unwrap();
+    };
+    let w0 = m.weight(0).to_owned();
+    for _ in 0..5 {
+        let info = update(&mut m, &clamped_k, 3).unwrap();
         assert!(info.weight_grad_norm.is_finite() && info.free_sq_grad.is_finite());
     }
     assert_ne!(m.weight(0).to_owned(), w0, "the rule moved W");
@@ -191,18 +193,7 @@ fn pcd_steps_run_on_the_unnormalised_energy_only() {
     hee_cfg.potential = Potential::Normalised;
     let hee_k = Langevin::new(hee_cfg).unwrap();
     let w1 = m.weight(0).to_owned();
-    let e = pcd_step(
-        &mut m,
-        &hee_k,
-        &mut c,
-        &free_k,
-        &mut f,
-        data.as_ref(),
-        1,
-        &mut scratch,
-        &rates,
-    )
-    .unwrap_err();
+    let e = update(&mut m, &hee_k, 1).unwrap_err();
     assert!(e.to_string().contains("unnormalised"), "{e}");
     assert_eq!(m.weight(0).to_owned(), w1);
 }

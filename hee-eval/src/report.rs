@@ -69,15 +69,17 @@ pub fn write_csv(path: &Path, header: &[&str], rows: &[Vec<String>]) -> Result<(
     write_atomic(path, &bytes)
 }
 
-/// [`write_csv`] of one row per item, formatted by `row`.
+/// [`write_csv`] of one row per item, formatted by `row`, under `header`
+/// written as the file's first line (comma-separated names).
 pub fn write_rows<I: IntoIterator>(
     path: &Path,
-    header: &[&str],
+    header: &str,
     items: I,
     row: impl FnMut(I::Item) -> Vec<String>,
 ) -> Result<(), EvalError> {
     let rows: Vec<Vec<String>> = items.into_iter().map(row).collect();
-    write_csv(path, header, &rows)
+    let names: Vec<&str> = header.split(',').collect();
+    write_csv(path, &names, &rows)
 }
 
 /// Creates `dir` (and parents) and checks that a file can be written in it.

@@ -20,7 +20,7 @@ use hee_eval::plot::{write_field_grid, Axes, Figure, LineKind, Panel, Series};
 use hee_eval::receptive_fields::{
     fit_gabor, fraction_gabor, orientation_bins, pooling, GaborFit, Pooling,
 };
-use hee_eval::report::{prepare_dir, write_csv};
+use hee_eval::report::{prepare_dir, write_csv, write_rows};
 
 use super::RunOptions;
 use crate::train::{CurveRow, TrainConfig, Training};
@@ -207,39 +207,25 @@ pub fn write(opts: &RunOptions, r: &ReceptiveFields) -> Result<Vec<PathBuf>, Cli
         .first()
         .ok_or_else(|| CliError::Usage("receptive-fields: no seed was run".into()))?;
     let gabor = opts.out.join("gabor.csv");
-    let mut rows = Vec::new();
-    for m in &head.models {
-        for (i, g) in m.fits.iter().enumerate() {
-            rows.push(vec![
-                m.model.to_string(),
-                i.to_string(),
-                format!("{:.4}", g.r2),
-                format!("{:.3}", g.x0),
-                format!("{:.3}", g.y0),
-                format!("{:.4}", g.orientation),
-                format!("{:.4}", g.frequency),
-                format!("{:.4}", g.phase),
-                format!("{:.3}", g.sigma_x),
-                format!("{:.3}", g.sigma_y),
-            ]);
-        }
-    }
-    write_csv(
-        &gabor,
-        &[
-            "model",
-            "unit",
-            "r2",
-            "x0",
-            "y0",
-            "orientation",
-            "frequency",
-            "phase",
-            "sigma_x",
-            "sigma_y",
-        ],
-        &rows,
-    )?;
+    let header = "model,unit,r2,x0,y0,orientation,frequency,phase,sigma_x,sigma_y";
+    let fits = head
+        .models
+        .iter()
+        .flat_map(|m| m.fits.iter().enumerate().map(move |(i, g)| (m.model, i, g)));
+    write_rows(&gabor, header, fits, |(model, i, g)| {
+        vec![
+            model.to_string(),
+            i.to_string(),
+            format!("{:.4}", g.r2),
+            format!("{:.3}", g.x0),
+            format!("{:.3}", g.y0),
+            format!("{:.4}", g.orientation),
+            format!("{:.4}", g.frequency),
+            format!("{:.4}", g.phase),
+            format!("{:.3}", g.sigma_x),
+            format!("{:.3}", g.sigma_y),
+        ]
+    })?;
     written.push(gabor);
     let summary = opts.out.join("summary.csv");
     let rows: Vec<Vec<String>> = r
@@ -275,33 +261,21 @@ pub fn write(opts: &RunOptions, r: &ReceptiveFields) -> Result<Vec<PathBuf>, Cli
     )?;
     written.push(summary);
     let pool = opts.out.join("pooling.csv");
-    let mut rows = Vec::new();
-    for m in &head.models {
-        for p in &m.pooling {
-            rows.push(vec![
-                m.model.to_string(),
-                p.unit.to_string(),
-                p.inputs
-                    .iter()
-                    .map(|i| i.to_string())
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                format!("{:.4}", p.orientation_similarity),
-                format!("{:.3}", p.position_spread),
-            ]);
-        }
-    }
-    write_csv(
-        &pool,
-        &[
-            "model",
-            "unit",
-            "strongest_inputs",
-            "orientation_similarity",
-            "position_spread",
-        ],
-        &rows,
-    )?;
+    let header = "model,unit,strongest_inputs,orientation_similarity,position_spread";
+    let units = head
+        .models
+        .iter()
+        .flat_map(|m| m.pooling.iter().map(move |p| (m.model, p)));
+    write_rows(&pool, header, units, |(model, p)| {
+        let inputs: Vec<String> = p.inputs.iter().map(|i| i.to_string()).collect();
+        vec![
+            model.to_string(),
+            p.unit.to_string(),
+            inputs.join(" "),
+            format!("{:.4}", p.orientation_similarity),
+            format!("{:.3}", p.position_spread),
+        ]
+    })?;
     written.push(pool);
     for m in &head.models {
         let mut order: Vec<usize> = (0..m.fits.len()).collect();

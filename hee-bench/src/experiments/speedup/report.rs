@@ -14,15 +14,8 @@ use crate::CliError;
 pub fn write(opts: &RunOptions, r: &Speedup) -> Result<Vec<PathBuf>, CliError> {
     prepare_dir(&opts.out)?;
     let main = opts.out.join("speedup.csv");
-    let header = [
-        "kappa",
-        "dynamics",
-        "steps_to_threshold",
-        "wall_ms_to_threshold",
-        "iact",
-        "ess_per_s",
-    ];
-    write_rows(&main, &header, &r.rows, |r| {
+    let header = "kappa,dynamics,steps_to_threshold,wall_ms_to_threshold,iact,ess_per_s";
+    write_rows(&main, header, &r.rows, |r| {
         vec![
             format!("{}", r.kappa),
             r.dynamics.to_string(),
@@ -33,19 +26,8 @@ pub fn write(opts: &RunOptions, r: &Speedup) -> Result<Vec<PathBuf>, CliError> {
         ]
     })?;
     let details = opts.out.join("speedup-details.csv");
-    let header = [
-        "kappa",
-        "dynamics",
-        "tau_a",
-        "g",
-        "stationary_kl",
-        "chains",
-        "ensemble_kl_to_posterior",
-        "ensemble_kl_to_recursion",
-        "ensemble_floor",
-        "iact_exact",
-    ];
-    write_rows(&details, &header, &r.rows, |r| {
+    let header = "kappa,dynamics,tau_a,g,stationary_kl,chains,ensemble_kl_to_posterior,ensemble_kl_to_recursion,ensemble_floor,iact_exact";
+    write_rows(&details, header, &r.rows, |r| {
         vec![
             format!("{}", r.kappa),
             r.dynamics.to_string(),
@@ -60,17 +42,8 @@ pub fn write(opts: &RunOptions, r: &Speedup) -> Result<Vec<PathBuf>, CliError> {
         ]
     })?;
     let equal = opts.out.join("speedup-equal-bias.csv");
-    let header = [
-        "kappa",
-        "plain_dt_over_tau",
-        "adaptation_dt_over_tau",
-        "plain_stationary_kl",
-        "adaptation_stationary_kl",
-        "plain_steps",
-        "adaptation_steps",
-        "ratio",
-    ];
-    write_rows(&equal, &header, &r.equal_bias, |e| {
+    let header = "kappa,plain_dt_over_tau,adaptation_dt_over_tau,plain_stationary_kl,adaptation_stationary_kl,plain_steps,adaptation_steps,ratio";
+    write_rows(&equal, header, &r.equal_bias, |e| {
         vec![
             format!("{}", e.kappa),
             format!("{:.6e}", e.plain_dt_over_tau),
