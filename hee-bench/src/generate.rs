@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use hee_core::faer::{Mat, MatRef};
 use hee_core::generate::{ancestral, joint};
-use hee_core::{Adaptation, Dynamics, HeeModel, Observed};
+use hee_core::{Adaptation, CurvatureRange, Dynamics, HeeModel, Observed};
 use hee_eval::plot::write_image_grid;
 use hee_eval::report::{prepare_dir, write_atomic};
 use safetensors::tensor::{Dtype, TensorView};
@@ -50,6 +50,9 @@ pub struct GenerateOptions {
     pub steps: usize,
     /// `plain` or `adaptation` (the tuned rule, x₀'s curvature included).
     pub dynamics: String,
+    /// Δt of joint and complete generation; by default the run's, lowered
+    /// to 0.1 τ/λ_max of the joint Hessian (x₀ included) at the start.
+    pub dt: Option<f64>,
     pub readout: Readout,
     pub seed: u64,
     pub out: PathBuf,
@@ -131,7 +134,6 @@ pub fn generate(opts: &GenerateOptions) -> Result<Generated, CliError> {
         Mode::Joint | Mode::Complete => {
             let mut cfg = config.neural()?;
             cfg.observed = Observed::Free;
-            settings.dt = cfg.dt;
             settings.tau = cfg.tau;
             let start = match opts.mode {
                 Mode::Complete => {
@@ -152,6 +154,19 @@ pub fn generate(opts: &GenerateOptions) -> Result<Generated, CliError> {
                 }
                 _ => Mat::<f32>::zeros(opts.n, n0),
             };
+            // x₀ now moves: with it the joint's stiffest direction, which
+            // training (x₀ clamped) never had to respect, bounds the step.
+            // By default Δt = 0.1 τ/λ_max (λ_max of ∇²U over every unit at
+            // the start of the first chain), or the run's Δt if shorter.
+            let x = (0..model.total_size())
+                .map(|i| if i < n0 { start[(0, i)] as f64 } else { 0.0 })
+                .collect::<Vec<_>>();
+            let all: Vec<usize> = (0..model.total_size()).collect();
+            let range = CurvatureRange::over_units(&model, &x, &all)?;
+            cfg.dt = opts
+                .dt
+                .unwrap_or(cfg.dt.min(0.1 * cfg.tau / range.lambda_max));
+            settings.dt = cfg.dt;
             let kernel = match opts.dynamics.as_str() {
                 "plain" => Adaptation::new(cfg, cfg.tau, 0.0)?,
                 "adaptation" => Adaptation::for_model(cfg, &model, start.as_ref(), None)?,

@@ -23,6 +23,7 @@ pub(super) fn run(a: GenerateArgs) -> Result<(), CliError> {
         n: a.n,
         steps: a.steps,
         dynamics: a.dynamics,
+        dt: a.dt,
         readout,
         seed: a.seed,
         out: a.out,

@@ -123,6 +123,10 @@ struct GenerateArgs {
     /// Neuron steps (joint and complete).
     #[arg(long, default_value_t = 1000)]
     steps: usize,
+    /// Δt (joint and complete) [default: the run's, or 0.1 τ/λ_max of the
+    /// joint's Hessian at the start when that is shorter].
+    #[arg(long)]
+    dt: Option<f64>,
     /// plain | adaptation (joint and complete).
     #[arg(long, value_parser = ["plain", "adaptation"], default_value = "adaptation")]
     dynamics: String,

@@ -98,6 +98,8 @@ pub fn config(model: &str, quick: bool, seed: u64, data_dir: Option<&Path>) -> T
     // The kink of the sparse energy (curvature λ/δ = 15) sets Δt (and the
     // interneurons' K = 20 of the defaults).
     c.dynamics.dt = 0.01;
+    // Plain Langevin, as the committed results were made with.
+    c.dynamics.kind = "plain".into();
     c.learning.batch = 100;
     // Two equal chunks of the batch, one per core.
     c.dynamics.chunk = 50;
