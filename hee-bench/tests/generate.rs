@@ -106,3 +106,42 @@ fn bad_generate_input_is_one_line() {
     );
     assert!(e.contains("dream"), "{e}");
 }
+
+#[test]
+fn generation_quick_writes_every_method_beside_the_floor() {
+    let out = tmp("experiment");
+    run_ok(
+        hee()
+            .args(["reproduce", "generation", "--quick", "--out"])
+            .arg(&out),
+    );
+    let text = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("dataset,method,seed,fcd,kid,kid_se,precision,recall,nn_train_dist,train_seconds,sample_seconds")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let methods: Vec<&str> = rows.iter().map(|r| r[1]).collect();
+    assert_eq!(methods, ["test-data", "hee-marginal", "hee-joint"]);
+    let num = |r: &Vec<&str>, k: usize| r[k].parse::<f64>().unwrap();
+    // Held-out against training images: one law, so the unbiased KID is 0
+    // within 3 of its standard errors, and every sample set lies farther.
+    let floor = &rows[0];
+    assert!(
+        num(floor, 4).abs() < 3.0 * num(floor, 5),
+        "test-data KID {} ± {}",
+        num(floor, 4),
+        num(floor, 5)
+    );
+    for r in &rows[1..] {
+        assert!(
+            num(r, 3) > num(floor, 3),
+            "{}: FCD {} against the floor {}",
+            r[1],
+            num(r, 3),
+            num(floor, 3)
+        );
+    }
+    assert!(out.join("samples-mnist-hee-marginal.png").exists());
+}

@@ -8,6 +8,7 @@
 //! [`Entry`] in [`REGISTRY`] (or any other type implementing [`Experiment`]).
 
 pub mod defaults;
+pub mod generation;
 pub mod linear;
 pub mod receptive_fields;
 pub mod sampler_check;
@@ -122,6 +123,12 @@ pub const REGISTRY: &[&dyn Experiment] = &[
         about: "V1-like receptive fields from natural images: a sparse first layer against a gaussian control",
         options: &["data-dir", "seeds"],
         run: receptive_fields::reproduce,
+    },
+    &Entry {
+        name: "generation",
+        about: "Marginal against joint generation from trained HEE models, FCD/KID/precision/recall beside the held-out floor",
+        options: &["seeds"],
+        run: generation::reproduce,
     },
     &Entry {
         name: "throughput",
