@@ -8,7 +8,8 @@
 //! the Fréchet distance is a "Fréchet classifier distance" (FCD): not
 //! comparable with FID numbers computed in Inception features.
 
-use faer::{Mat, MatRef, Side};
+use faer::{Mat, MatRef};
+use hee_core::reference::linear_gaussian::{sample_moments, symmetric_eigen};
 use hee_core::{HeeError, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -31,28 +32,11 @@ fn check_sets(a: MatRef<'_, f64>, b: MatRef<'_, f64>, min_rows: usize) -> Result
     Ok(())
 }
 
-/// Mean and covariance (unbiased) of the rows.
-pub fn mean_cov(x: MatRef<'_, f64>) -> (Vec<f64>, Mat<f64>) {
-    let (n, d) = (x.nrows(), x.ncols());
-    let mean: Vec<f64> = (0..d)
-        .map(|k| (0..n).map(|j| x[(j, k)]).sum::<f64>() / n as f64)
-        .collect();
-    let c = Mat::from_fn(n, d, |j, k| x[(j, k)] - mean[k]);
-    let cov = (c.transpose() * &c) * (1.0 / (n as f64 - 1.0));
-    (mean, cov)
-}
-
 /// The symmetric positive semi-definite square root, by eigendecomposition
 /// (negative eigenvalues from rounding are set to 0).
 fn sqrt_psd(m: &Mat<f64>) -> Result<Mat<f64>> {
     let sym = Mat::from_fn(m.nrows(), m.ncols(), |i, j| 0.5 * (m[(i, j)] + m[(j, i)]));
-    let e = sym
-        .self_adjoint_eigen(Side::Lower)
-        .map_err(|_| HeeError::Numerical {
-            routine: "eigen",
-            reason: "square root of a covariance".into(),
-        })?;
-    let (u, s) = (e.U(), e.S());
+    let (u, s) = symmetric_eigen(&sym, "square root of a covariance")?;
     let d = m.nrows();
     let us = Mat::from_fn(d, d, |i, k| u[(i, k)] * s[k].max(0.0).sqrt());
     Ok(&us * u.transpose())
@@ -71,8 +55,8 @@ pub fn frechet_gaussians(m1: &[f64], c1: &Mat<f64>, m2: &[f64], c2: &Mat<f64>) -
 /// Fréchet distance between the gaussians fitted to two sets of rows.
 pub fn frechet_distance(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Result<f64> {
     check_sets(a, b, 2)?;
-    let (m1, c1) = mean_cov(a);
-    let (m2, c2) = mean_cov(b);
+    let (m1, c1) = sample_moments(a);
+    let (m2, c2) = sample_moments(b);
     frechet_gaussians(&m1, &c1, &m2, &c2)
 }
 

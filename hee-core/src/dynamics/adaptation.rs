@@ -92,15 +92,7 @@ impl Adaptation {
                 format!("{}x{}", data.nrows(), data.ncols()),
             ));
         }
-        if let Some(l) = latents {
-            if l.nrows() != b || l.ncols() != n - n0 {
-                return Err(HeeError::dims(
-                    "latents",
-                    format!("{b}x{}", n - n0),
-                    format!("{}x{}", l.nrows(), l.ncols()),
-                ));
-            }
-        }
+        super::checks::check_latents(model, latents, b)?;
         // The layers the kernel moves: x₀ too when it is free.
         let free: Vec<usize> = (model.offset(config.first_free())..n).collect();
         let picks = b.min(CURVATURE_SAMPLES);

@@ -142,3 +142,20 @@ pub(crate) fn check_chains<T: Real>(
     }
     Ok(())
 }
+
+/// `latents` (when given) must be `batch` × the latent units of `model`.
+pub(crate) fn check_latents<T: Real>(
+    model: &HeeModel<T>,
+    latents: Option<MatRef<'_, T>>,
+    batch: usize,
+) -> Result<()> {
+    let d = model.total_size() - model.size(0);
+    match latents {
+        Some(l) if l.nrows() != batch || l.ncols() != d => Err(HeeError::dims(
+            "latents",
+            format!("{batch}x{d}"),
+            format!("{}x{}", l.nrows(), l.ncols()),
+        )),
+        _ => Ok(()),
+    }
+}

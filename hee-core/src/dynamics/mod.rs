@@ -118,14 +118,8 @@ pub trait Dynamics<T: Real>: Sync {
         let n = model.total_size();
         let n0 = model.size(0);
         let mut x = Mat::<T>::zeros(n, batch);
+        checks::check_latents(model, latents, batch)?;
         if let Some(li) = latents {
-            if li.nrows() != batch || li.ncols() != n - n0 {
-                return Err(HeeError::dims(
-                    "latents",
-                    format!("{batch}x{}", n - n0),
-                    format!("{}x{}", li.nrows(), li.ncols()),
-                ));
-            }
             check_finite("latents", li)?;
             x.as_mut().subrows_mut(n0, n - n0).copy_from(li.transpose());
         }

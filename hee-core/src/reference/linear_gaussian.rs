@@ -320,15 +320,7 @@ pub fn ppca_fixed_noise(data: MatRef<'_, f64>, q: usize, noise_var: f64) -> Resu
         .collect();
     let centred = Mat::from_fn(n, d, |r, c| data[(r, c)] - mean[c]);
     let s = (centred.transpose() * &centred) * (1.0 / n as f64);
-    let eig = s
-        .self_adjoint_eigen(Side::Lower)
-        .map_err(|_| HeeError::Numerical {
-            routine: "eigen",
-            reason: "sample covariance".into(),
-        })?;
-    let (u, vals) = (eig.U(), eig.S().column_vector());
-    // faer returns eigenvalues in ascending order.
-    let mut lam: Vec<f64> = (0..d).map(|i| vals[i]).collect();
+    let (u, mut lam) = symmetric_eigen(&s, "sample covariance")?;
     for (rank, i) in (0..d).rev().enumerate() {
         lam[i] = if rank < q {
             lam[i].max(noise_var)
@@ -340,6 +332,19 @@ pub fn ppca_fixed_noise(data: MatRef<'_, f64>, q: usize, noise_var: f64) -> Resu
         (0..d).map(|k| u[(i, k)] * lam[k] * u[(j, k)]).sum()
     });
     Gaussian::new(mean, cov)
+}
+
+/// Eigenvectors (columns) and eigenvalues, ascending, of a symmetric
+/// matrix (its lower triangle is read); `what` names it in the error.
+pub fn symmetric_eigen(m: &Mat<f64>, what: &str) -> Result<(Mat<f64>, Vec<f64>)> {
+    let e = m
+        .self_adjoint_eigen(Side::Lower)
+        .map_err(|_| HeeError::Numerical {
+            routine: "eigen",
+            reason: what.into(),
+        })?;
+    let s = e.S().column_vector();
+    Ok((e.U().to_owned(), (0..m.nrows()).map(|i| s[i]).collect()))
 }
 
 /// Mean and covariance (divisor n − 1) of the rows of `samples`.
