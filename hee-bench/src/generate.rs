@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use hee_core::faer::{Mat, MatRef};
 use hee_core::generate::{ancestral, joint};
-use hee_core::{Adaptation, CurvatureRange, Dynamics, HeeModel, Observed};
+use hee_core::{Adaptation, CurvatureRange, Dynamics, HeeModel, NeuralConfig, Observed};
 use hee_eval::plot::write_image_grid;
 use hee_eval::report::{prepare_dir, write_atomic};
 use safetensors::tensor::{Dtype, TensorView};
@@ -132,8 +132,7 @@ pub fn generate(opts: &GenerateOptions) -> Result<Generated, CliError> {
             (s.x, s.eta)
         }
         Mode::Joint | Mode::Complete => {
-            let mut cfg = config.neural()?;
-            cfg.observed = Observed::Free;
+            let cfg = config.neural()?;
             settings.tau = cfg.tau;
             let start = match opts.mode {
                 Mode::Complete => {
@@ -154,28 +153,8 @@ pub fn generate(opts: &GenerateOptions) -> Result<Generated, CliError> {
                 }
                 _ => Mat::<f32>::zeros(opts.n, n0),
             };
-            // x₀ now moves: with it the joint's stiffest direction, which
-            // training (x₀ clamped) never had to respect, bounds the step.
-            // By default Δt = 0.1 τ/λ_max (λ_max of ∇²U over every unit at
-            // the start of the first chain), or the run's Δt if shorter.
-            let x = (0..model.total_size())
-                .map(|i| if i < n0 { start[(0, i)] as f64 } else { 0.0 })
-                .collect::<Vec<_>>();
-            let all: Vec<usize> = (0..model.total_size()).collect();
-            let range = CurvatureRange::over_units(&model, &x, &all)?;
-            cfg.dt = opts
-                .dt
-                .unwrap_or(cfg.dt.min(0.1 * cfg.tau / range.lambda_max));
-            settings.dt = cfg.dt;
-            let kernel = match opts.dynamics.as_str() {
-                "plain" => Adaptation::new(cfg, cfg.tau, 0.0)?,
-                "adaptation" => Adaptation::for_model(cfg, &model, start.as_ref(), None)?,
-                other => {
-                    return Err(CliError::Usage(format!(
-                        "generate: --dynamics '{other}': expected plain or adaptation"
-                    )))
-                }
-            };
+            let kernel = free_kernel(cfg, &model, start.as_ref(), &opts.dynamics, opts.dt)?;
+            settings.dt = kernel.config.dt;
             settings.tau_a = kernel.tau_a;
             settings.g = kernel.g;
             let chains = match &mask {
@@ -216,8 +195,38 @@ pub fn generate(opts: &GenerateOptions) -> Result<Generated, CliError> {
     })
 }
 
+/// The kernel of joint or complete generation: `cfg` (the run's) with x₀
+/// released and, unless `dt` is given, Δt lowered to 0.1 τ/λ_max of ∇²U
+/// over every unit at the first row of `start` (x₀, latents 0) — x₀ now
+/// moves, and the joint's stiffest direction, which training (x₀ clamped)
+/// never had to respect, bounds the step. `dynamics` is `plain` or
+/// `adaptation` (the tuned rule, x₀'s curvature included).
+pub fn free_kernel(
+    mut cfg: NeuralConfig,
+    model: &HeeModel<f32>,
+    start: MatRef<'_, f32>,
+    dynamics: &str,
+    dt: Option<f64>,
+) -> Result<Adaptation, CliError> {
+    cfg.observed = Observed::Free;
+    let n0 = model.size(0);
+    let x = (0..model.total_size())
+        .map(|i| if i < n0 { start[(0, i)] as f64 } else { 0.0 })
+        .collect::<Vec<_>>();
+    let all: Vec<usize> = (0..model.total_size()).collect();
+    let range = CurvatureRange::over_units(model, &x, &all)?;
+    cfg.dt = dt.unwrap_or(cfg.dt.min(0.1 * cfg.tau / range.lambda_max));
+    match dynamics {
+        "plain" => Ok(Adaptation::new(cfg, cfg.tau, 0.0)?),
+        "adaptation" => Ok(Adaptation::for_model(cfg, model, start, None)?),
+        other => Err(CliError::Usage(format!(
+            "generate: --dynamics '{other}': expected plain or adaptation"
+        ))),
+    }
+}
+
 /// Layer 0 of the states: the sample itself, or A′₀(η₀).
-fn readout(
+pub fn readout(
     model: &HeeModel<f32>,
     x: MatRef<'_, f32>,
     eta: MatRef<'_, f32>,

@@ -144,4 +144,15 @@ fn generation_quick_writes_every_method_beside_the_floor() {
         );
     }
     assert!(out.join("samples-mnist-hee-marginal.png").exists());
+    // The joint curve continues the chains of the joint row: at its
+    // number of steps the adaptation point is the same FCD.
+    let curve = std::fs::read_to_string(out.join("joint-steps.csv")).unwrap();
+    let joint_fcd = rows[2][3];
+    let at_400 = curve
+        .lines()
+        .find(|l| l.starts_with("mnist,adaptation,400,"))
+        .expect("the adaptation curve reaches 400 steps");
+    assert_eq!(at_400.rsplit(',').next(), Some(joint_fcd), "{curve}");
+    assert!(curve.lines().any(|l| l.starts_with("mnist,plain,")));
+    assert!(out.join("joint-steps.png").exists());
 }

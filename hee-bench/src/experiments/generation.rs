@@ -20,13 +20,14 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use hee_core::faer::{Mat, MatRef};
+use hee_core::Dynamics;
 use hee_eval::classifier::{Classifier, ClassifierConfig};
-use hee_eval::plot::write_image_grid;
+use hee_eval::plot::{write_image_grid, Figure, LineKind, Panel, Series};
 use hee_eval::report::{prepare_dir, write_rows};
 use hee_eval::sample_quality::{frechet_distance, kid, nearest_distances, precision_recall};
 
 use super::RunOptions;
-use crate::generate::{generate, GenerateOptions, Mode, Readout};
+use crate::generate::{free_kernel, generate, readout, GenerateOptions, Mode, Readout};
 use crate::train::{TrainConfig, Training};
 use crate::CliError;
 
@@ -47,6 +48,50 @@ pub struct MetricsRow {
     pub sample_seconds: f64,
 }
 
+/// One point of the joint-generation curve.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepsRow {
+    pub dataset: String,
+    pub dynamics: String,
+    pub steps: usize,
+    /// Steps × Δt/τ.
+    pub tau: f64,
+    pub fcd: f64,
+}
+
+impl MetricsRow {
+    /// The row of `metrics.csv`.
+    fn cells(&self) -> Vec<String> {
+        let m = self;
+        vec![
+            m.dataset.clone(),
+            m.method.clone(),
+            m.seed.to_string(),
+            format!("{:.4}", m.fcd),
+            format!("{:.5}", m.kid),
+            format!("{:.5}", m.kid_se),
+            format!("{:.4}", m.precision),
+            format!("{:.4}", m.recall),
+            format!("{:.4}", m.nn_train_dist),
+            format!("{:.1}", m.train_seconds),
+            format!("{:.2}", m.sample_seconds),
+        ]
+    }
+}
+
+impl StepsRow {
+    /// The row of `joint-steps.csv`.
+    fn cells(&self) -> Vec<String> {
+        let p = self;
+        let (steps, tau, fcd) = (
+            p.steps.to_string(),
+            format!("{:.5}", p.tau),
+            format!("{:.4}", p.fcd),
+        );
+        vec![p.dataset.clone(), p.dynamics.clone(), steps, tau, fcd]
+    }
+}
+
 /// A grid's name, its images (row-major) and their shape.
 pub type Grid = (String, Vec<Vec<f64>>, (usize, usize));
 
@@ -58,6 +103,8 @@ pub struct Generation {
     pub classifier_accuracy: Vec<(String, f64)>,
     /// Up to 100 samples per (data set, method) of the first seed, for grids.
     pub grids: Vec<Grid>,
+    /// FCD of joint samples against steps (first seed).
+    pub joint_steps: Vec<StepsRow>,
 }
 
 fn to_f64(m: MatRef<'_, f32>) -> Mat<f64> {
@@ -76,10 +123,16 @@ pub fn run(opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Generati
     } else {
         (20, 2000, 2000)
     };
+    let checkpoints: Vec<usize> = [25, 50, 100, 200, 400, 1000, 2000, 4000]
+        .into_iter()
+        .filter(|&c| c <= 2 * steps)
+        .collect();
+    let mut steps_rows = Vec::new();
     let mut out = Generation {
         rows: Vec::new(),
         classifier_accuracy: Vec::new(),
         grids: Vec::new(),
+        joint_steps: Vec::new(),
     };
     let mut grids = Vec::new();
     for &name in datasets {
@@ -180,6 +233,55 @@ pub fn run(opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Generati
             let train_s = t0.elapsed().as_secs_f64();
             let recon = t.curve().last().map_or(f64::NAN, |r| r.recon_error);
             progress(&format!("generation: {name} seed {seed}: trained {epochs} epochs in {train_s:.1} s, held-out error {recon:.2}"));
+            if s == 0 {
+                // FCD of joint samples against the number of steps, both
+                // kernels, the chains continued from one checkpoint to the
+                // next (the same run as the joint row at `steps`).
+                let cfg = t.config.neural()?;
+                for dynamics in ["plain", "adaptation"] {
+                    let k = free_kernel(
+                        cfg,
+                        &t.model,
+                        Mat::<f32>::zeros(n, t.model.size(0)).as_ref(),
+                        dynamics,
+                        None,
+                    )?;
+                    let mut chains = k.init(&t.model, None, None, n, seed)?;
+                    let mut done = 0;
+                    for &at in &checkpoints {
+                        while done < at {
+                            k.step(&t.model, &mut chains)?;
+                            done += 1;
+                        }
+                        let x = readout(
+                            &t.model,
+                            chains.state.x(),
+                            chains.state.eta(),
+                            Readout::Mean,
+                        )?;
+                        let f = cls.features(to_f64(x.as_ref()).as_ref())?;
+                        let fcd = frechet_distance(f.as_ref(), f_test.as_ref())?;
+                        steps_rows.push(StepsRow {
+                            dataset: name.to_string(),
+                            dynamics: dynamics.to_string(),
+                            steps: at,
+                            tau: at as f64 * k.config.dt / k.config.tau,
+                            fcd,
+                        });
+                    }
+                    progress(&format!(
+                        "generation: {name} joint FCD against steps ({dynamics}): {}",
+                        steps_rows
+                            .iter()
+                            .rev()
+                            .take(checkpoints.len())
+                            .rev()
+                            .map(|r| format!("{}: {:.2}", r.steps, r.fcd))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+            }
             for (method, mode) in [("hee-marginal", Mode::Marginal), ("hee-joint", Mode::Joint)] {
                 let g = generate(&GenerateOptions {
                     model_dir: dir.clone(),
@@ -207,6 +309,7 @@ pub fn run(opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Generati
         }
     }
     out.grids = grids;
+    out.joint_steps = steps_rows;
     Ok(out)
 }
 
@@ -216,21 +319,7 @@ pub fn write(opts: &RunOptions, r: &Generation) -> Result<Vec<PathBuf>, CliError
     prepare_dir(&opts.out)?;
     let metrics = opts.out.join("metrics.csv");
     let header = "dataset,method,seed,fcd,kid,kid_se,precision,recall,nn_train_dist,train_seconds,sample_seconds";
-    write_rows(&metrics, header, &r.rows, |m| {
-        vec![
-            m.dataset.clone(),
-            m.method.clone(),
-            m.seed.to_string(),
-            format!("{:.4}", m.fcd),
-            format!("{:.5}", m.kid),
-            format!("{:.5}", m.kid_se),
-            format!("{:.4}", m.precision),
-            format!("{:.4}", m.recall),
-            format!("{:.4}", m.nn_train_dist),
-            format!("{:.1}", m.train_seconds),
-            format!("{:.2}", m.sample_seconds),
-        ]
-    })?;
+    write_rows(&metrics, header, &r.rows, MetricsRow::cells)?;
     let cls = opts.out.join("classifier.csv");
     write_rows(
         &cls,
@@ -238,7 +327,54 @@ pub fn write(opts: &RunOptions, r: &Generation) -> Result<Vec<PathBuf>, CliError
         &r.classifier_accuracy,
         |(d, a)| vec![d.clone(), format!("{a:.4}")],
     )?;
-    let mut written = vec![metrics, cls];
+    let steps = opts.out.join("joint-steps.csv");
+    let header = "dataset,dynamics,steps,tau_elapsed,fcd";
+    write_rows(&steps, header, &r.joint_steps, StepsRow::cells)?;
+    let png = opts.out.join("joint-steps.png");
+    let mut panels: Vec<Panel> = Vec::new();
+    for p in &r.joint_steps {
+        if panels.last().is_none_or(|x| x.title != p.dataset) {
+            let marginal = r
+                .rows
+                .iter()
+                .filter(|m| m.dataset == p.dataset && m.method == "hee-marginal")
+                .map(|m| m.fcd)
+                .next()
+                .unwrap_or(f64::NAN);
+            let last = r.joint_steps.iter().map(|q| q.steps).max().unwrap_or(1) as f64;
+            panels.push(Panel {
+                title: p.dataset.clone(),
+                series: vec![Series {
+                    label: "marginal (exact ancestral)".into(),
+                    points: vec![(1.0, marginal), (last, marginal)],
+                    color: 7,
+                    line: LineKind::Dotted,
+                }],
+            });
+        }
+        let panel = panels
+            .last_mut()
+            .ok_or_else(|| CliError::Usage("generation: no panel".into()))?;
+        match panel.series.iter_mut().find(|x| x.label == p.dynamics) {
+            Some(x) => x.points.push((p.steps as f64, p.fcd)),
+            None => panel.series.push(Series {
+                label: p.dynamics.clone(),
+                points: vec![(p.steps as f64, p.fcd)],
+                color: if p.dynamics == "plain" { 0 } else { 1 },
+                line: LineKind::Solid,
+            }),
+        }
+    }
+    Figure {
+        title: "Joint generation: FCD against steps".into(),
+        x_label: "steps".into(),
+        y_label: "FCD".into(),
+        panels,
+        columns: 2,
+        axes: hee_eval::plot::Axes::LogLog,
+    }
+    .write_png(&png, 560, 420)?;
+    let mut written = vec![metrics, cls, steps, png];
     for (name, imgs, shape) in &r.grids {
         let p = opts.out.join(format!("samples-{name}.png"));
         write_image_grid(&p, imgs, *shape, 10, 2, (0.0, 1.0))?;
