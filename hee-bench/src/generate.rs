@@ -235,7 +235,7 @@ pub fn readout(
     let n0 = model.size(0);
     Ok(match readout {
         Readout::Sample => x.subcols(0, n0).to_owned(),
-        Readout::Mean => model.exact_a_prime(eta)?.as_ref().subcols(0, n0).to_owned(),
+        Readout::Mean => model.layer_exact_a_prime(0, eta.subcols(0, n0))?,
     })
 }
 

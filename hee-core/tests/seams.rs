@@ -37,6 +37,11 @@ fn one_layer_eta_equals_those_rows_of_the_full_computation() {
                 want.to_owned(),
                 "layer {l}, f {f:?}: the same products"
             );
+            // One layer's exact A′ = those columns of every layer's.
+            let ap = m.layer_exact_a_prime(l, eta.as_ref()).unwrap();
+            let all = m.exact_a_prime(full.as_ref()).unwrap();
+            let want = all.as_ref().subcols(m.offset(l), m.size(l)).to_owned();
+            assert_eq!(ap, want, "A' of layer {l}");
         }
         // The wrong width of the layer above is a typed error naming it.
         let e = m

@@ -124,6 +124,33 @@ impl<T: Real> HeeModel<T> {
         }
     }
 
+    /// Exact A′_l(η_l) of one layer for its natural parameters `eta_l`
+    /// (batch × size(l)): σ²η for a gaussian layer, quadrature otherwise.
+    /// The readout E[x_l | x_{l+1}] of generation, without the other layers.
+    pub fn layer_exact_a_prime(&self, l: usize, eta_l: MatRef<'_, T>) -> Result<Mat<T>> {
+        self.check_layer(l)?;
+        if eta_l.ncols() != self.size(l) {
+            return Err(HeeError::dims("eta", self.size(l), eta_l.ncols()));
+        }
+        let kind = if self.energy(l).is_gaussian() {
+            LayerAPrime::Analytic
+        } else {
+            LayerAPrime::Quadrature
+        };
+        // Column-contiguous copies: one sample per column.
+        let e = eta_l.transpose().to_owned();
+        let mut out = Mat::<T>::zeros(e.nrows(), e.ncols());
+        for j in 0..e.ncols() {
+            exact_a_prime_into(
+                kind,
+                self.energy(l),
+                col(e.as_ref(), j),
+                col_mut(out.as_mut(), j),
+            )?;
+        }
+        Ok(out.transpose().to_owned())
+    }
+
     /// Exact A′(η) for every layer: closed form for gaussian layers,
     /// quadrature otherwise. Internal layout, shapes unchecked.
     pub(crate) fn exact_a_prime_unchecked(
