@@ -123,7 +123,10 @@ fn generation_quick_writes_every_method_beside_the_floor() {
     );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     let methods: Vec<&str> = rows.iter().map(|r| r[1]).collect();
-    assert_eq!(methods, ["test-data", "hee-marginal", "hee-joint"]);
+    assert_eq!(
+        methods,
+        ["test-data", "hee-marginal", "hee-joint", "baseline-ebm"]
+    );
     let num = |r: &Vec<&str>, k: usize| r[k].parse::<f64>().unwrap();
     // Held-out against training images: one law, so the unbiased KID is 0
     // within 3 of its standard errors, and every sample set lies farther.
@@ -134,7 +137,34 @@ fn generation_quick_writes_every_method_beside_the_floor() {
         num(floor, 4),
         num(floor, 5)
     );
+    // Every HEE run finishes; a baseline without samples (NaN) is one
+    // that budgets.csv reports as diverged.
+    let budgets = std::fs::read_to_string(out.join("budgets.csv")).unwrap();
+    let runs: Vec<Vec<&str>> = budgets
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    for k in ["1", "5", "20"] {
+        assert!(
+            runs.iter()
+                .any(|r| r[1] == "hee" && r[2] == k && r[4] == "finished"),
+            "{budgets}"
+        );
+        assert!(
+            runs.iter().any(|r| r[1] == "baseline-ebm" && r[2] == k),
+            "{budgets}"
+        );
+    }
     for r in &rows[1..] {
+        if r[1] == "baseline-ebm" && r[3] == "NaN" {
+            let b = runs
+                .iter()
+                .find(|b| b[1] == "baseline-ebm" && b[2] == "1")
+                .unwrap();
+            assert!(b[4].starts_with("\"diverged"), "{budgets}");
+            continue;
+        }
         assert!(
             num(r, 3) > num(floor, 3),
             "{}: FCD {} against the floor {}",
@@ -155,4 +185,23 @@ fn generation_quick_writes_every_method_beside_the_floor() {
     assert_eq!(at_400.rsplit(',').next(), Some(joint_fcd), "{curve}");
     assert!(curve.lines().any(|l| l.starts_with("mnist,plain,")));
     assert!(out.join("joint-steps.png").exists());
+    for f in [
+        "learning-curves.csv",
+        "learning-curves.png",
+        "samples-mnist-completions.png",
+    ] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    // Chains started at other examples' latents are farther from the
+    // posterior than the per-example chains when the rule first reads them.
+    let relax = std::fs::read_to_string(out.join("relaxation.csv")).unwrap();
+    let z = |start: &str, steps: &str| -> f64 {
+        let l = relax
+            .lines()
+            .find(|l| l.starts_with(&format!("mnist,20231012,{start},{steps},")))
+            .unwrap_or_else(|| panic!("{start} {steps}: {relax}"));
+        l.split(',').nth(4).unwrap().parse().unwrap()
+    };
+    assert!(z("carried", "0") > z("per-example", "20"), "{relax}");
+    let _ = std::fs::remove_dir_all(&out);
 }

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 mod common;
 
 use common::{hee, one_line_error, run_ok};
+use hee_bench::train::baseline::{Baseline, BaselineStatus};
 use hee_bench::train::{Event, Outcome, TrainConfig, Training};
 use safetensors::SafeTensors;
 
@@ -33,6 +34,7 @@ fn small_config() -> TrainConfig {
         "model.energies=[{kind=\"gaussian\", sigma=1.0}, {kind=\"smooth-laplace\", sigma=1.0, lambda=0.5, delta=0.2}, {kind=\"gaussian\", sigma=1.0}]",
         "learning.warmup_steps=4",
         "learning.learning_steps=3",
+        "learning.steps_per_update=2",
         "learning.eval_records=50",
         "learning.eval_steps=6",
         "dynamics.substeps=4",
@@ -356,4 +358,70 @@ fn minimal_call_and_bad_settings() {
     let e = one_line_error(&out);
     assert!(e.contains("model.layers"), "{e}");
     let _ = std::fs::remove_dir_all(tmp("bad"));
+}
+
+/// Per-example chains: after an epoch every example has been visited, so
+/// every row of the saved bank has left x = 0, and the chains' latents
+/// (the last minibatch) are rows of the bank.
+#[test]
+fn the_latent_bank_holds_each_examples_chain() {
+    let dir = tmp("bank");
+    let mut c = small_config();
+    c.epochs = 1;
+    run_to_end(&mut Training::start(c, &dir).unwrap());
+    let bytes = std::fs::read(dir.join("state.safetensors")).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let f32s = |name: &str| -> (Vec<usize>, Vec<f32>) {
+        let t = st.tensor(name).unwrap();
+        let v = t
+            .data()
+            .chunks(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        (t.shape().to_vec(), v)
+    };
+    let (shape, bank) = f32s("latent_bank");
+    assert_eq!(shape, vec![300, 32], "300 examples x (24 + 8) latents");
+    let rows: Vec<&[f32]> = bank.chunks(32).collect();
+    assert!(
+        rows.iter().all(|r| r.iter().any(|&v| v != 0.0)),
+        "every example visited"
+    );
+    let (xs, x) = f32s("x");
+    assert_eq!(xs, vec![100, 784 + 32]);
+    for chain in x.chunks(784 + 32) {
+        assert!(
+            rows.contains(&&chain[784..]),
+            "a chain's latents are its example's row"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The negative-phase baseline reports a divergence as its status, with
+/// the curve up to it, rather than failing; with small rates it finishes.
+#[test]
+fn the_baseline_reports_divergence_as_a_status() {
+    let mut c = small_config();
+    c.model.energies.clear();
+    c.learning.lr_weights = 1e4;
+    c.learning.lr_biases = 1e4;
+    let mut b = Baseline::new(c.clone()).unwrap();
+    b.run(&mut |_| {}).unwrap();
+    assert!(
+        matches!(b.status, BaselineStatus::Diverged { .. }),
+        "{:?}",
+        b.status
+    );
+    assert!(b.curve.len() < 3);
+    c.learning.lr_weights = 1e-3;
+    c.learning.lr_biases = 1e-3;
+    let mut b = Baseline::new(c).unwrap();
+    let mut seen = 0;
+    b.run(&mut |r| {
+        assert!(r.recon_error.is_finite() && r.weight_norm.is_finite());
+        seen += 1;
+    })
+    .unwrap();
+    assert_eq!((b.status, seen), (BaselineStatus::Finished, 3));
 }

@@ -89,6 +89,7 @@ fn learn(a_prime: APrime, epochs: usize) -> (f64, f64, f64) {
     let schedule = MinibatchSchedule {
         warmup_steps: 100,
         learning_steps: 50,
+        steps_per_update: 1,
     };
     let base = LocalLearning::new(0.01);
     let n_batches = train.nrows() / batch;

@@ -40,6 +40,10 @@ fn no_two_purposes_share_a_word() {
                 gens.push(("Evaluation", words(s, N)));
             }
         }
+        let mut free = RowStreams::new(Purpose::FreeChains.seed(seed), 8);
+        for s in free.as_mut_slice() {
+            gens.push(("FreeChains", words(s, N)));
+        }
         // The run seed's raw stream 0, which used to draw the weights.
         gens.push(("raw", words(&mut ChaCha8Rng::seed_from_u64(seed), N)));
         let mut owner: HashMap<u64, &str> = HashMap::new();

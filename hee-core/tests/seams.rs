@@ -6,9 +6,12 @@
 mod common;
 
 use common::{joint_hessian, linear_gaussian_model, random_model, random_state};
+use hee_core::dynamics::clamp_data_at;
 use hee_core::faer::linalg::solvers::Solve;
 use hee_core::faer::{Mat, Side};
-use hee_core::learning::{learning_step, LearningScratch, LocalLearning, ParamGrads};
+use hee_core::learning::{
+    learning_step, train_minibatch, LearningScratch, LocalLearning, MinibatchSchedule, ParamGrads,
+};
 use hee_core::{
     APrime, Adaptation, CurvatureRange, Dynamics, Langevin, NeuralConfig, Nonlinearity, Observed,
     Potential,
@@ -300,4 +303,80 @@ fn a_clamp_mask_holds_its_units_and_samples_the_conditional_of_the_rest() {
     }
     // A mask of the wrong length is a typed error.
     assert!(chains.state.clamp_units(&mf, &clamp[1..]).is_err());
+}
+
+#[test]
+fn chains_start_at_given_latents_with_a_consistent_state() {
+    // Per-example persistent chains: clamp_data_at puts data and latents
+    // in place, zeroes the adaptation current and recomputes η from x.
+    let m = random_model(4, &[5, 4, 3], &[0, 0, 0], Nonlinearity::Tanh).cast::<f32>();
+    let mut cfg = NeuralConfig::new(0.01, 1.0);
+    cfg.a_prime = APrime::Analytic;
+    let k = Adaptation::new(cfg, 0.5, 2.0).unwrap();
+    let batch = 6;
+    let x = f32s(&random_state(5, m.total_size(), batch));
+    let data = x.as_ref().subcols(0, 5).to_owned();
+    let mut chains = k.init(&m, Some(data.as_ref()), None, batch, 1).unwrap();
+    for _ in 0..5 {
+        k.step(&m, &mut chains).unwrap();
+    }
+    let latents = x.as_ref().subcols(5, 7).to_owned();
+    clamp_data_at(&k, &m, &mut chains, data.as_ref(), latents.as_ref()).unwrap();
+    assert_eq!(chains.state.x().to_owned(), x, "data and latents in place");
+    let aux = chains.state.aux();
+    assert!((0..batch).all(|j| (0..m.total_size()).all(|i| aux[(j, i)] == 0.0)));
+    let eta = m.natural_params(x.as_ref()).unwrap();
+    assert_eq!(chains.state.eta().to_owned(), eta, "η of the new state");
+    // A wrong shape is a typed error, and leaves the chains usable.
+    let bad = Mat::<f32>::zeros(batch, 6);
+    let e = clamp_data_at(&k, &m, &mut chains, data.as_ref(), bad.as_ref()).unwrap_err();
+    assert!(e.to_string().contains("latents"), "{e}");
+    k.step(&m, &mut chains).unwrap();
+}
+
+#[test]
+fn steps_per_update_interleaves_inference_steps_before_each_rule() {
+    // learning_steps = 2, steps_per_update = 3 is, bit for bit: 1 warm-up
+    // step, then twice (2 inference steps, 1 learning step).
+    let m0 = random_model(6, &[5, 4, 3], &[0, 0, 0], Nonlinearity::Tanh).cast::<f32>();
+    let mut cfg = NeuralConfig::new(0.01, 1.0);
+    cfg.a_prime = APrime::Analytic;
+    let k = Langevin::new(cfg).unwrap();
+    let batch = 4;
+    let data = f32s(&random_state(7, 5, batch));
+    let rates = LocalLearning::new(0.05);
+    let schedule = MinibatchSchedule {
+        warmup_steps: 1,
+        learning_steps: 2,
+        steps_per_update: 3,
+    };
+    let (mut ma, mut mb) = (m0.clone(), m0.clone());
+    let mut ca = k.init(&ma, Some(data.as_ref()), None, batch, 9).unwrap();
+    let mut cb = ca.clone();
+    let mut sa = LearningScratch::new(&ma, batch);
+    let mut sb = LearningScratch::new(&mb, batch);
+    train_minibatch(
+        &mut ma,
+        &k,
+        &mut ca,
+        &mut sa,
+        data.as_ref(),
+        &schedule,
+        &rates,
+    )
+    .unwrap();
+    hee_core::dynamics::clamp_data(&k, &mb, &mut cb, data.as_ref()).unwrap();
+    k.step(&mb, &mut cb).unwrap();
+    for _ in 0..2 {
+        k.step(&mb, &mut cb).unwrap();
+        k.step(&mb, &mut cb).unwrap();
+        learning_step(&mut mb, &k, &mut cb, &mut sb, &rates).unwrap();
+    }
+    assert_eq!(ca.state.x().to_owned(), cb.state.x().to_owned());
+    assert_eq!(ma.weight(0).to_owned(), mb.weight(0).to_owned());
+    assert_eq!(ma.weight(1).to_owned(), mb.weight(1).to_owned());
+}
+
+fn f32s(m: &Mat<f64>) -> Mat<f32> {
+    Mat::from_fn(m.nrows(), m.ncols(), |i, j| m[(i, j)] as f32)
 }

@@ -453,6 +453,7 @@ fn energy_learning_that_stiffens_a_layer_is_stopped() {
     let schedule = MinibatchSchedule {
         warmup_steps: 0,
         learning_steps: 1,
+        steps_per_update: 1,
     };
     let mut failed = None;
     for _ in 0..200 {

@@ -55,6 +55,8 @@ pub enum Axes {
     LogLog,
     /// Linear x and y (any finite values; learning curves).
     Linear,
+    /// Linear x, logarithmic y (curves that span decades or blow up).
+    LogY,
 }
 
 /// A figure of panels on a grid.
@@ -81,7 +83,13 @@ const PALETTE: [RGBColor; 8] = [
 
 /// Whether a point can be drawn on these axes.
 fn drawable(axes: Axes, (x, y): (f64, f64)) -> bool {
-    x.is_finite() && y.is_finite() && (axes == Axes::Linear || (x > 0.0 && y > 0.0))
+    x.is_finite()
+        && y.is_finite()
+        && match axes {
+            Axes::Linear => true,
+            Axes::LogY => y > 0.0,
+            Axes::LogLog => x > 0.0 && y > 0.0,
+        }
 }
 
 /// Linear bounds with a 5% margin (a flat curve gets a unit-wide band).
@@ -160,6 +168,26 @@ fn draw_panel(
             let (x0, x1, y0, y1) = bounds(panel);
             let chart = builder
                 .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())
+                .map_err(|e| e.to_string())?;
+            fill_chart(chart, fig, panel)
+        }
+        Axes::LogY => {
+            let (x0, x1, _, _) = linear_bounds(panel);
+            // bounds() needs x > 0: shift x for it, keep only its y range.
+            let shifted = Panel {
+                title: String::new(),
+                series: panel
+                    .series
+                    .iter()
+                    .map(|s| Series {
+                        points: s.points.iter().map(|&(x, y)| (x - x0 + 1.0, y)).collect(),
+                        ..s.clone()
+                    })
+                    .collect(),
+            };
+            let (_, _, y0, y1) = bounds(&shifted);
+            let chart = builder
+                .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
                 .map_err(|e| e.to_string())?;
             fill_chart(chart, fig, panel)
         }

@@ -98,6 +98,9 @@ pub fn config(model: &str, quick: bool, seed: u64, data_dir: Option<&Path>) -> T
     // The kink of the sparse energy (curvature λ/δ = 15) sets Δt (and the
     // interneurons' K = 20 of the defaults).
     c.dynamics.dt = 0.01;
+    // The published runs were made before per-example chains became the
+    // default; their chains continue from minibatch to minibatch.
+    c.learning.persistent_latents = false;
     // Plain Langevin, as the committed results were made with.
     c.dynamics.kind = "plain".into();
     c.learning.batch = 100;

@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use hee_core::faer::Mat;
+use hee_core::faer::{Mat, MatRef};
 use hee_core::{HeeModel, RowStreams, SamplerState, StreamPosition};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
@@ -34,7 +34,7 @@ fn err(path: &Path, reason: impl std::fmt::Display) -> CliError {
     }
 }
 
-fn f32_bytes(m: hee_core::faer::MatRef<'_, f32>) -> Vec<u8> {
+fn f32_bytes(m: MatRef<'_, f32>) -> Vec<u8> {
     let mut out = Vec::with_capacity(4 * m.nrows() * m.ncols());
     for i in 0..m.nrows() {
         for j in 0..m.ncols() {
@@ -237,9 +237,14 @@ pub fn state_bytes(
     state: &SamplerState<f32>,
     streams: &RowStreams,
     pos: &RunPosition,
+    bank: Option<MatRef<'_, f32>>,
 ) -> Result<Vec<u8>, CliError> {
     let (b, n) = (state.batch(), state.x().ncols());
     let mut tensors = Vec::new();
+    if let Some(m) = bank {
+        let shape = vec![m.nrows(), m.ncols()];
+        tensors.push(("latent_bank".to_string(), Dtype::F32, shape, f32_bytes(m)));
+    }
     for (name, m) in [
         ("x", state.x()),
         ("eta", state.eta()),
@@ -299,15 +304,30 @@ fn meta_f64_bits(path: &Path, s: &str, key: &str) -> Result<f64, CliError> {
         .map_err(|_| err(path, format!("metadata `{key}` is not a number")))
 }
 
-/// Reads `state.safetensors` for `model` with `batch` chains.
+/// What `state.safetensors` holds: the chains, their streams, the position
+/// in the run and, with per-example chains, the latent bank.
+pub type SavedState = (SamplerState<f32>, RowStreams, RunPosition, Option<Mat<f32>>);
+
+/// Reads `state.safetensors` for `model` with `batch` chains, and a latent
+/// bank of `bank_rows` examples when given.
 pub fn load_state(
     path: &Path,
     model: &HeeModel<f32>,
     batch: usize,
-) -> Result<(SamplerState<f32>, RowStreams, RunPosition), CliError> {
+    bank_rows: Option<usize>,
+) -> Result<SavedState, CliError> {
     let bytes = std::fs::read(path).map_err(|e| err(path, e))?;
     let (st, meta) = open(path, &bytes, "hee-state")?;
     let n = model.total_size();
+    let bank = match bank_rows {
+        None => None,
+        Some(rows) => {
+            let m = n - model.size(0);
+            let v: Vec<f32> =
+                f32s(tensor(path, &st, "latent_bank", Dtype::F32, &[rows, m])?).collect();
+            Some(Mat::from_fn(rows, m, |i, j| v[i * m + j]))
+        }
+    };
     let mut mats = Vec::new();
     for name in ["x", "eta", "a_prime", "eps", "aux"] {
         let v: Vec<f32> = f32s(tensor(path, &st, name, Dtype::F32, &[batch, n])?).collect();
@@ -369,7 +389,7 @@ pub fn load_state(
         tau_a: get("tau_a")?,
         g: get("g")?,
     };
-    Ok((state, RowStreams::from_snapshot(&positions), position))
+    Ok((state, RowStreams::from_snapshot(&positions), position, bank))
 }
 
 /// The files of a run folder.

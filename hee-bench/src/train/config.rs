@@ -95,8 +95,17 @@ pub struct LearningConfig {
     pub batch: usize,
     /// Inference steps on a new minibatch before the rule is switched on.
     pub warmup_steps: usize,
-    /// Steps of inference and learning together per minibatch.
+    /// Applications of the rule per minibatch (one every
+    /// `steps_per_update` inference steps, after the warm-up).
     pub learning_steps: usize,
+    /// Inference steps per application of the rule (the sampling budget
+    /// per update; 1 = the rule at every step).
+    pub steps_per_update: usize,
+    /// Each training example keeps its own latent chain: a minibatch's
+    /// chains start where its examples' chains ended the last time they
+    /// were visited (false: they continue the previous minibatch's chains,
+    /// which belong to other examples).
+    pub persistent_latents: bool,
     pub lr_weights: f64,
     pub lr_biases: f64,
     /// 0 keeps the base energies fixed.
@@ -179,6 +188,9 @@ impl Default for LearningConfig {
             batch: 100,
             warmup_steps: 20,
             learning_steps: 10,
+            steps_per_update: 1,
+            // Relaxed posterior chains when the rule reads them (docs/training.md).
+            persistent_latents: true,
             lr_weights: 0.05,
             lr_biases: 0.05,
             lr_energy: 0.0,
@@ -387,6 +399,9 @@ impl TrainConfig {
         }
         if self.learning.learning_steps == 0 {
             return Err(bad("learning.learning_steps", 0, ">= 1"));
+        }
+        if self.learning.steps_per_update == 0 {
+            return Err(bad("learning.steps_per_update", 0, ">= 1"));
         }
         for (f, v) in [
             ("learning.lr_weights", self.learning.lr_weights),

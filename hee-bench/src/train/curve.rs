@@ -26,15 +26,19 @@ pub struct CurveRow {
     pub update_norm: f64,
     /// Wall time of the run so far (all sessions), seconds.
     pub seconds: f64,
+    /// ‖W‖ (Frobenius, all layers) at the end of the epoch: parameter
+    /// blow-up shows here.
+    pub weight_norm: f64,
 }
 
-const CURVE_HEADER: [&str; 6] = [
+const CURVE_HEADER: [&str; 7] = [
     "epoch",
     "recon_error",
     "mean_energy",
     "mean_sq_grad",
     "update_norm",
     "seconds",
+    "weight_norm",
 ];
 
 pub(super) fn write_curve(files: &RunFiles, curve: &[CurveRow]) -> Result<(), CliError> {
@@ -49,6 +53,7 @@ pub(super) fn write_curve(files: &RunFiles, curve: &[CurveRow]) -> Result<(), Cl
                 format!("{:?}", r.mean_sq_grad),
                 format!("{:?}", r.update_norm),
                 format!("{:?}", r.seconds),
+                format!("{:?}", r.weight_norm),
             ]
         })
         .collect();
@@ -107,6 +112,7 @@ pub(super) fn read_curve(path: &Path, epochs: usize) -> Result<Vec<CurveRow>, Cl
             mean_sq_grad: num(3)?,
             update_norm: num(4)?,
             seconds: num(5)?,
+            weight_norm: num(6)?,
         });
     }
     if out.len() != epochs {

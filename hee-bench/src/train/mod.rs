@@ -20,17 +20,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use hee_core::faer::Mat;
-use hee_core::learning::{train_minibatch, LearningScratch, LocalLearning, MinibatchSchedule};
+use hee_core::learning::{
+    train_minibatch, train_minibatch_at, LearningScratch, LocalLearning, MinibatchSchedule,
+};
 use hee_core::{Adaptation, Chains, Dynamics, HeeModel, Purpose};
 use hee_data::{load, DataSpec, Dataset, LoadOptions, Scaling};
 use hee_eval::report::{prepare_dir, write_atomic};
 
+pub mod baseline;
 mod curve;
+mod eval;
 
 use checkpoint::{RunFiles, RunPosition};
 pub use config::TrainConfig;
 pub use curve::CurveRow;
 use curve::{read_curve, write_curve};
+pub use eval::{held_out_error, weight_norm};
 
 use crate::CliError;
 
@@ -97,6 +102,36 @@ pub fn load_data(cfg: &TrainConfig) -> Result<Dataset, CliError> {
     Ok(d)
 }
 
+/// The model a run of `config` starts from (weights drawn from the run's
+/// weight key) and the run's first minibatch; checks that `data` fits.
+pub(crate) fn initial_model(
+    config: &TrainConfig,
+    data: &Dataset,
+) -> Result<(HeeModel<f32>, Mat<f32>), CliError> {
+    let batch = config.learning.batch;
+    if data.len() < batch {
+        return Err(CliError::Usage(format!(
+            "{} training records, fewer than one minibatch of {batch}",
+            data.len()
+        )));
+    }
+    if data.dim() != config.model.layers[0] {
+        return Err(CliError::Usage(format!(
+            "config: `model.layers` starts with {}, but {} records have {} values",
+            config.model.layers[0],
+            data.name,
+            data.dim()
+        )));
+    }
+    let mut model = model_for(config)?;
+    model.randomize_weights(
+        &mut Purpose::Weights.rng(config.seed),
+        config.model.init_scale,
+    );
+    let first = data.batch(&data.minibatches(batch, Purpose::Shuffles.seed(config.seed), 0)?[0])?;
+    Ok((model, first))
+}
+
 /// A training run in a folder.
 pub struct Training {
     pub config: TrainConfig,
@@ -105,6 +140,9 @@ pub struct Training {
     kernel: Adaptation,
     chains: Chains<f32>,
     scratch: LearningScratch<f32>,
+    /// With `learning.persistent_latents`: each training example's latent
+    /// chain (examples × latent units), where it ended its last visit.
+    bank: Option<Mat<f32>>,
     pos: RunPosition,
     curve: Vec<CurveRow>,
     files: RunFiles,
@@ -166,27 +204,7 @@ impl Training {
         prepare_dir(dir)?;
         let data = load_data(&config)?;
         let batch = config.learning.batch;
-        if data.len() < batch {
-            return Err(CliError::Usage(format!(
-                "{} training records, fewer than one minibatch of {batch}",
-                data.len()
-            )));
-        }
-        if data.dim() != config.model.layers[0] {
-            return Err(CliError::Usage(format!(
-                "config: `model.layers` starts with {}, but {} records have {} values",
-                config.model.layers[0],
-                data.name,
-                data.dim()
-            )));
-        }
-        let mut model = model_for(&config)?;
-        model.randomize_weights(
-            &mut Purpose::Weights.rng(config.seed),
-            config.model.init_scale,
-        );
-        let first =
-            data.batch(&data.minibatches(batch, Purpose::Shuffles.seed(config.seed), 0)?[0])?;
+        let (model, first) = initial_model(&config, &data)?;
         let kernel = if config.dynamics.kind == "adaptation"
             && config.dynamics.tau_a == 0.0
             && config.dynamics.g == 0.0
@@ -202,6 +220,11 @@ impl Training {
         };
         let chains = kernel.init(&model, Some(first.as_ref()), None, batch, config.seed)?;
         let scratch = LearningScratch::new(&model, batch);
+        // Every example's chain starts at the neutral state x = 0.
+        let bank = config
+            .learning
+            .persistent_latents
+            .then(|| Mat::zeros(data.len(), model.total_size() - model.size(0)));
         let t = Training {
             pos: RunPosition {
                 sums: vec![0.0; SUMS],
@@ -215,6 +238,7 @@ impl Training {
             kernel,
             chains,
             scratch,
+            bank,
             curve: Vec::new(),
             files,
         };
@@ -235,8 +259,9 @@ impl Training {
         let data = load_data(&config)?;
         let mut model = model_for(&config)?;
         let model_no = checkpoint::load_model(&files.model(), &mut model)?;
-        let (state, streams, pos) =
-            checkpoint::load_state(&files.state(), &model, config.learning.batch)?;
+        let bank_rows = config.learning.persistent_latents.then_some(data.len());
+        let (state, streams, pos, bank) =
+            checkpoint::load_state(&files.state(), &model, config.learning.batch, bank_rows)?;
         if pos.checkpoint != model_no {
             return Err(CliError::Checkpoint {
                 path: files.state(),
@@ -269,10 +294,22 @@ impl Training {
             kernel,
             chains,
             scratch,
+            bank,
             pos,
             curve,
             files,
         })
+    }
+
+    /// The kernel the run's chains use.
+    pub fn kernel(&self) -> &Adaptation {
+        &self.kernel
+    }
+
+    /// Each training example's latents where its chain last ended
+    /// (examples × latent units), with `learning.persistent_latents`.
+    pub fn latent_bank(&self) -> Option<&Mat<f32>> {
+        self.bank.as_ref()
     }
 
     /// The learning curve so far.
@@ -308,6 +345,7 @@ impl Training {
         let schedule = MinibatchSchedule {
             warmup_steps: cfg.learning.warmup_steps,
             learning_steps: cfg.learning.learning_steps,
+            steps_per_update: cfg.learning.steps_per_update,
         };
         let mut seconds = self.curve.last().map_or(0.0, |r| r.seconds);
         let mut clock = Instant::now();
@@ -319,7 +357,8 @@ impl Training {
             )?;
             while self.pos.batch_in_epoch < per_epoch {
                 let t0 = Instant::now();
-                let mb = self.data.batch(&order[self.pos.batch_in_epoch])?;
+                let idx = &order[self.pos.batch_in_epoch];
+                let mb = self.data.batch(idx)?;
                 let done = (self.pos.epoch * per_epoch + self.pos.batch_in_epoch) as u64;
                 let factor = match cfg.learning.schedule.as_str() {
                     "cosine" => {
@@ -328,15 +367,37 @@ impl Training {
                     _ => 1.0,
                 };
                 let rates = base.scaled(factor);
-                let info = train_minibatch(
-                    &mut self.model,
-                    &self.kernel,
-                    &mut self.chains,
-                    &mut self.scratch,
-                    mb.as_ref(),
-                    &schedule,
-                    &rates,
-                )?;
+                let info = match &mut self.bank {
+                    None => train_minibatch(
+                        &mut self.model,
+                        &self.kernel,
+                        &mut self.chains,
+                        &mut self.scratch,
+                        mb.as_ref(),
+                        &schedule,
+                        &rates,
+                    )?,
+                    Some(bank) => {
+                        let start = Mat::from_fn(idx.len(), bank.ncols(), |r, c| bank[(idx[r], c)]);
+                        let info = train_minibatch_at(
+                            &mut self.model,
+                            &self.kernel,
+                            &mut self.chains,
+                            &mut self.scratch,
+                            mb.as_ref(),
+                            start.as_ref(),
+                            &schedule,
+                            &rates,
+                        )?;
+                        let end = self.chains.state.latents(&self.model)?;
+                        for (r, &i) in idx.iter().enumerate() {
+                            for c in 0..bank.ncols() {
+                                bank[(i, c)] = end[(r, c)];
+                            }
+                        }
+                        info
+                    }
+                };
                 self.pos.sums[0] += info.mean_sq_grad;
                 self.pos.sums[1] += rates.lr_weights * info.weight_grad_sq.sqrt();
                 self.pos.sums[2] += 1.0;
@@ -366,6 +427,7 @@ impl Training {
                 mean_sq_grad: self.pos.sums[0] / n,
                 update_norm: self.pos.sums[1] / n,
                 seconds,
+                weight_norm: weight_norm(&self.model),
             };
             self.curve.push(row.clone());
             self.pos.epoch += 1;
@@ -380,47 +442,16 @@ impl Training {
         Ok(Outcome::Finished)
     }
 
-    /// Held-out reconstruction error and mean energy: fresh chains on the
-    /// first `eval_records` test records (seeded by the epoch), `eval_steps`
-    /// steps of inference; the prediction A′₀(η₀) is averaged over the
-    /// second half of the steps.
+    /// Held-out reconstruction error and mean energy (see
+    /// [`held_out_error`]), on chains seeded by the epoch.
     fn evaluate(&self) -> Result<(f64, f64), CliError> {
-        let cfg = &self.config.learning;
-        let test = if self.data.test.nrows() > 0 {
-            &self.data.test
-        } else {
-            &self.data.train
-        };
-        let n = cfg.eval_records.min(test.nrows()).max(1);
-        let data = test.subrows(0, n);
         let seed = Purpose::Evaluation.seed(self.config.seed) ^ self.pos.epoch as u64;
-        let mut chains = self.kernel.init(&self.model, Some(data), None, n, seed)?;
-        let n0 = self.model.size(0);
-        let mut acc = Mat::<f64>::zeros(n, n0);
-        let steps = cfg.eval_steps.max(2);
-        let from = steps / 2;
-        for t in 0..steps {
-            self.kernel.step(&self.model, &mut chains)?;
-            if t >= from {
-                let ap = chains.state.a_prime();
-                for r in 0..n {
-                    for i in 0..n0 {
-                        acc[(r, i)] += ap[(r, i)] as f64;
-                    }
-                }
-            }
-        }
-        let k = (steps - from) as f64;
-        let mut err = 0.0;
-        for r in 0..n {
-            for i in 0..n0 {
-                err += (data[(r, i)] as f64 - acc[(r, i)] / k).powi(2);
-            }
-        }
+        let (err, chains) =
+            held_out_error(&self.config, &self.data, &self.kernel, &self.model, seed)?;
         // The energy needs a quadrature per non-gaussian unit: 100 samples.
-        let m = n.min(100);
+        let m = chains.state.batch().min(100);
         let u = self.model.energy_of(chains.state.x().subrows(0, m))?;
-        Ok((err / n as f64, u.iter().sum::<f64>() / m as f64))
+        Ok((err, u.iter().sum::<f64>() / m as f64))
     }
 
     /// Writes model, state, curve.csv and curve.png, each atomically.
@@ -433,6 +464,7 @@ impl Training {
             &self.chains.state,
             &self.chains.streams,
             &self.pos,
+            self.bank.as_ref().map(|b| b.as_ref()),
         )?;
         write_atomic(&self.files.model(), &model)?;
         write_atomic(&self.files.state(), &state)?;

@@ -346,3 +346,36 @@ pub fn clamp_data<T: Real, D: Dynamics<T> + ?Sized>(
     let step = chains.state.step;
     refresh(dynamics.config(), model, chains, step)
 }
+
+/// Like [`clamp_data`], but the chains also start from given latents
+/// (batch × latent units, e.g. where each example's chain ended the last
+/// time it was visited: persistent posterior chains per training example).
+/// The kernel's auxiliary variable is zeroed, since it belonged to other
+/// chains; η and the A′ estimates are refreshed.
+pub fn clamp_data_at<T: Real, D: Dynamics<T> + ?Sized>(
+    dynamics: &D,
+    model: &HeeModel<T>,
+    chains: &mut Chains<T>,
+    data: MatRef<'_, T>,
+    latents: MatRef<'_, T>,
+) -> Result<()> {
+    check_chains(model, dynamics.config(), chains)?;
+    let o = model.offset(1);
+    let (b, n) = (chains.state.x.ncols(), model.total_size() - o);
+    if latents.nrows() != b || latents.ncols() != n {
+        return Err(HeeError::dims(
+            "latents",
+            format!("{b}x{n}"),
+            format!("{}x{}", latents.nrows(), latents.ncols()),
+        ));
+    }
+    check_finite("latents", latents)?;
+    chains
+        .state
+        .x
+        .as_mut()
+        .subrows_mut(o, n)
+        .copy_from(latents.transpose());
+    chains.state.aux.fill(T::zero());
+    clamp_data(dynamics, model, chains, data)
+}

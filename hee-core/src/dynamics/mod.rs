@@ -46,7 +46,7 @@ pub use checks::{check_step_sizes, check_step_sizes_for};
 pub use config::{NeuralConfig, Observed, Potential};
 pub use curvature::CurvatureRange;
 pub(crate) use executor::split_step;
-pub use executor::{clamp_data, resync_after_update};
+pub use executor::{clamp_data, clamp_data_at, resync_after_update};
 pub use langevin::Langevin;
 pub use state::{Chains, SamplerState, StepInfo, Workspace};
 

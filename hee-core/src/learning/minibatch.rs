@@ -3,7 +3,7 @@
 
 use super::step::{check_scratch, learning_step, LearningScratch};
 use super::LocalLearning;
-use crate::dynamics::{clamp_data, Chains, Dynamics};
+use crate::dynamics::{clamp_data, clamp_data_at, Chains, Dynamics};
 use crate::error::Result;
 use crate::model::HeeModel;
 use crate::scalar::Real;
@@ -13,8 +13,12 @@ use crate::scalar::Real;
 pub struct MinibatchSchedule {
     /// Inference steps before the rule is switched on.
     pub warmup_steps: usize,
-    /// Steps during which inference and learning run together.
+    /// Applications of the rule: each is one step of inference and
+    /// learning together ([`learning_step`]).
     pub learning_steps: usize,
+    /// Inference steps per application of the rule, the last of them the
+    /// learning step (the sampling budget per update; 1 = every step).
+    pub steps_per_update: usize,
 }
 
 /// Diagnostics of one minibatch.
@@ -27,8 +31,8 @@ pub struct MinibatchInfo {
 }
 
 /// Clamps `data` (one observation per row), runs `warmup_steps` of inference,
-/// then `learning_steps` steps of inference and learning together, each with
-/// one application of the local rule ([`learning_step`]). The latent state
+/// then `learning_steps` applications of the local rule ([`learning_step`]),
+/// each after `steps_per_update − 1` further steps of inference. The latent state
 /// carries over from the previous minibatch, so consecutive minibatches
 /// continue the same chains.
 ///
@@ -50,6 +54,39 @@ pub fn train_minibatch<T: Real, D: Dynamics<T> + ?Sized>(
     rates.validate()?;
     check_scratch(model, chains, scratch)?;
     clamp_data(dynamics, model, chains, data)?;
+    run_schedule(model, dynamics, chains, scratch, schedule, rates)
+}
+
+/// [`train_minibatch`] with the chains started at `latents` (batch × latent
+/// units): persistent posterior chains per training example, each picking
+/// up where it ended the last time its example was visited. Read the
+/// latents back from `chains.state.latents(model)` afterwards.
+#[allow(clippy::too_many_arguments)]
+pub fn train_minibatch_at<T: Real, D: Dynamics<T> + ?Sized>(
+    model: &mut HeeModel<T>,
+    dynamics: &D,
+    chains: &mut Chains<T>,
+    scratch: &mut LearningScratch<T>,
+    data: faer::MatRef<'_, T>,
+    latents: faer::MatRef<'_, T>,
+    schedule: &MinibatchSchedule,
+    rates: &LocalLearning,
+) -> Result<MinibatchInfo> {
+    rates.validate()?;
+    check_scratch(model, chains, scratch)?;
+    clamp_data_at(dynamics, model, chains, data, latents)?;
+    run_schedule(model, dynamics, chains, scratch, schedule, rates)
+}
+
+/// The warm-up and the learning steps of one minibatch.
+fn run_schedule<T: Real, D: Dynamics<T> + ?Sized>(
+    model: &mut HeeModel<T>,
+    dynamics: &D,
+    chains: &mut Chains<T>,
+    scratch: &mut LearningScratch<T>,
+    schedule: &MinibatchSchedule,
+    rates: &LocalLearning,
+) -> Result<MinibatchInfo> {
     let mut info = MinibatchInfo {
         mean_sq_grad: 0.0,
         weight_grad_sq: 0.0,
@@ -58,6 +95,9 @@ pub fn train_minibatch<T: Real, D: Dynamics<T> + ?Sized>(
         info.mean_sq_grad = dynamics.step(model, chains)?.mean_sq_grad;
     }
     for _ in 0..schedule.learning_steps {
+        for _ in 1..schedule.steps_per_update {
+            dynamics.step(model, chains)?;
+        }
         info.mean_sq_grad = learning_step(model, dynamics, chains, scratch, rates)?.mean_sq_grad;
     }
     info.weight_grad_sq = scratch

@@ -14,7 +14,7 @@ mod step;
 mod update;
 
 pub use grads::{EnergyReference, ParamGrads};
-pub use minibatch::{train_minibatch, MinibatchInfo, MinibatchSchedule};
+pub use minibatch::{train_minibatch, train_minibatch_at, MinibatchInfo, MinibatchSchedule};
 pub use negative_phase::{pcd_step, two_phase_gradients, PcdInfo, PcdScratch};
 pub use step::{learning_step, LearningScratch};
 pub use update::{apply_gradients, local_gradients, proposed_energies};

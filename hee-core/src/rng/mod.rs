@@ -32,6 +32,8 @@ pub enum Purpose {
     Chains,
     /// Chains of evaluations beside the run (e.g. per-epoch held-out error).
     Evaluation,
+    /// The free-running chains of a negative phase (the baseline's PCD).
+    FreeChains,
 }
 
 /// Streams of the run seed's own key that hold the purposes' keys: far from
@@ -40,13 +42,14 @@ const KEY_STREAMS: u64 = 0x6b65_7973_0000_0000;
 
 impl Purpose {
     /// Every purpose.
-    pub const ALL: [Purpose; 6] = [
+    pub const ALL: [Purpose; 7] = [
         Purpose::Weights,
         Purpose::Shuffles,
         Purpose::Dequantisation,
         Purpose::Data,
         Purpose::Chains,
         Purpose::Evaluation,
+        Purpose::FreeChains,
     ];
 
     /// The seed of this purpose's generators in a run seeded by `run_seed`:
