@@ -8,7 +8,7 @@ mod common;
 use common::linear_gaussian_model;
 use hee_core::faer::linalg::solvers::Solve;
 use hee_core::faer::{Mat, Side};
-use hee_core::learning::{pcd_step, two_phase_gradients, LocalLearning, PcdScratch};
+use hee_core::learning::{pcd_step, pcd_update, two_phase_gradients, LocalLearning, PcdScratch};
 use hee_core::reference::linear_gaussian::Gaussian;
 use hee_core::{APrime, Dynamics, HeeModel, Langevin, NeuralConfig, Observed, Potential};
 use rand::SeedableRng;
@@ -196,4 +196,51 @@ fn pcd_steps_run_on_the_unnormalised_energy_only() {
     let e = update(&mut m, &hee_k, 1).unwrap_err();
     assert!(e.to_string().contains("unnormalised"), "{e}");
     assert_eq!(m.weight(0).to_owned(), w1);
+}
+
+#[test]
+fn an_update_on_clamped_chains_equals_a_step_that_clamps_again() {
+    // Analytic layers: clamping the same data again only repeats the
+    // refresh the last resync did, so pcd_update = pcd_step bit for bit.
+    let m0 = linear_gaussian_model(5, &[6, 4, 2], 0.5).cast::<f32>();
+    let batch = 8;
+    let data = Mat::<f32>::from_fn(batch, 6, |r, i| ((r + 3 * i) % 4) as f32 * 0.3 - 0.5);
+    let mut cfg = NeuralConfig::new(0.02, 1.0);
+    cfg.a_prime = APrime::Analytic;
+    cfg.potential = Potential::Unnormalised;
+    let ck = Langevin::new(cfg).unwrap();
+    let mut free_cfg = cfg;
+    free_cfg.observed = Observed::Free;
+    let fk = Langevin::new(free_cfg).unwrap();
+    let rates = LocalLearning::new(0.01);
+    let run = |again: bool| {
+        let mut m = m0.clone();
+        let mut c = ck.init(&m, Some(data.as_ref()), None, batch, 1).unwrap();
+        let mut f = fk.init(&m, None, None, batch, 2).unwrap();
+        let mut s = PcdScratch::new(&m, batch);
+        for _ in 0..4 {
+            if again {
+                pcd_step(
+                    &mut m,
+                    &ck,
+                    &mut c,
+                    &fk,
+                    &mut f,
+                    data.as_ref(),
+                    2,
+                    &mut s,
+                    &rates,
+                )
+                .unwrap();
+            } else {
+                pcd_update(&mut m, &ck, &mut c, &fk, &mut f, 2, &mut s, &rates).unwrap();
+            }
+        }
+        (
+            m.weight(0).to_owned(),
+            c.state.x().to_owned(),
+            f.state.x().to_owned(),
+        )
+    };
+    assert_eq!(run(true), run(false));
 }

@@ -2,7 +2,7 @@
 //! [`super::Training`]: the same layers, initial weights, data, minibatch
 //! order, batch size, learning rates and schedule as an HEE run of the same
 //! configuration, but the parameters follow the two-phase rule
-//! ([`hee_core::learning::pcd_step`]) of an undirected EBM with energy Ẽ.
+//! ([`hee_core::learning::pcd_update`]) of an undirected EBM with energy Ẽ.
 //!
 //! Per minibatch, as for HEE: the clamped chains start at the examples'
 //! persistent latents (when `learning.persistent_latents`), warm up for
@@ -18,12 +18,14 @@
 use std::time::Instant;
 
 use hee_core::dynamics::{clamp_data, clamp_data_at};
-use hee_core::faer::Mat;
-use hee_core::learning::{pcd_step, LocalLearning, PcdScratch};
+use hee_core::learning::{pcd_update, LocalLearning, PcdScratch};
 use hee_core::{Adaptation, Chains, Dynamics, HeeError, HeeModel, Observed, Potential, Purpose};
 use hee_data::Dataset;
 
-use super::{held_out_error, initial_model, load_data, weight_norm, TrainConfig};
+use super::{
+    held_out_error, initial_model, load_data, rate_factor, starting_kernel, weight_norm,
+    LatentBank, TrainConfig,
+};
 use crate::CliError;
 
 /// One row of the baseline's learning curve (end of an epoch).
@@ -63,7 +65,7 @@ pub struct Baseline {
     clamped: Chains<f32>,
     free: Chains<f32>,
     scratch: PcdScratch<f32>,
-    bank: Option<Mat<f32>>,
+    bank: Option<LatentBank>,
     pub curve: Vec<BaselineRow>,
     pub status: BaselineStatus,
 }
@@ -87,14 +89,7 @@ impl Baseline {
         let (model, first) = initial_model(&config, &data)?;
         let mut cfg = config.neural()?;
         cfg.potential = Potential::Unnormalised;
-        let d = &config.dynamics;
-        let clamped_kernel = if d.kind == "plain" {
-            Adaptation::new(cfg, cfg.tau, 0.0)?
-        } else if d.tau_a == 0.0 && d.g == 0.0 {
-            Adaptation::for_model(cfg, &model, first.as_ref(), None)?
-        } else {
-            Adaptation::new(cfg, d.tau_a, d.g)?
-        };
+        let clamped_kernel = starting_kernel(&config, cfg, &model, &first)?;
         let mut free_cfg = cfg;
         free_cfg.observed = Observed::Free;
         let free_kernel = Adaptation::new(free_cfg, clamped_kernel.tau_a, clamped_kernel.g)?;
@@ -110,7 +105,7 @@ impl Baseline {
         let bank = config
             .learning
             .persistent_latents
-            .then(|| Mat::zeros(data.len(), model.total_size() - model.size(0)));
+            .then(|| LatentBank::new(&model, data.len()));
         Ok(Baseline {
             scratch: PcdScratch::new(&model, batch),
             config,
@@ -151,11 +146,7 @@ impl Baseline {
             let (mut sq, mut upd, mut count) = (0.0, 0.0, 0.0);
             for (b, idx) in order.iter().take(per_epoch).enumerate() {
                 let done = (epoch * per_epoch + b) as f64;
-                let factor = match l.schedule.as_str() {
-                    "cosine" => 0.5 * (1.0 + (std::f64::consts::PI * done / total).cos()),
-                    _ => 1.0,
-                };
-                let rates = base.scaled(factor);
+                let rates = base.scaled(rate_factor(&l.schedule, done, total));
                 let mb = self.data.batch(idx)?;
                 match self.minibatch(mb.as_ref(), idx, &rates) {
                     Ok((s, u)) => {
@@ -206,9 +197,14 @@ impl Baseline {
         let l = &self.config.learning;
         let (ck, fk) = (&self.clamped_kernel, &self.free_kernel);
         if let Some(bank) = &self.bank {
-            let start = Mat::from_fn(idx.len(), bank.ncols(), |r, c| bank[(idx[r], c)]);
-            clamp_data_at(ck, &self.model, &mut self.clamped, mb, start.as_ref())
-                .map_err(|e| (0, e))?;
+            clamp_data_at(
+                ck,
+                &self.model,
+                &mut self.clamped,
+                mb,
+                bank.rows(idx).as_ref(),
+            )
+            .map_err(|e| (0, e))?;
         } else {
             clamp_data(ck, &self.model, &mut self.clamped, mb).map_err(|e| (0, e))?;
         }
@@ -218,13 +214,14 @@ impl Baseline {
         }
         let (mut sq, mut upd) = (0.0, 0.0);
         for u in 0..l.learning_steps {
-            let info = pcd_step(
+            // The data are clamped above; each update's resync leaves the
+            // chains consistent for the next.
+            let info = pcd_update(
                 &mut self.model,
                 ck,
                 &mut self.clamped,
                 fk,
                 &mut self.free,
-                mb,
                 l.steps_per_update,
                 &mut self.scratch,
                 rates,
@@ -239,11 +236,7 @@ impl Baseline {
                 .state
                 .latents(&self.model)
                 .map_err(|e| (l.learning_steps, e))?;
-            for (r, &i) in idx.iter().enumerate() {
-                for c in 0..bank.ncols() {
-                    bank[(i, c)] = end[(r, c)];
-                }
-            }
+            bank.store(idx, end);
         }
         let n = l.learning_steps as f64;
         Ok((sq / n, upd / n))

@@ -22,6 +22,7 @@ use hee_core::faer::{Mat, MatRef};
 use hee_core::{HeeModel, RowStreams, SamplerState, StreamPosition};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
+use super::LatentBank;
 use crate::CliError;
 
 /// Version of both file formats.
@@ -306,7 +307,12 @@ fn meta_f64_bits(path: &Path, s: &str, key: &str) -> Result<f64, CliError> {
 
 /// What `state.safetensors` holds: the chains, their streams, the position
 /// in the run and, with per-example chains, the latent bank.
-pub type SavedState = (SamplerState<f32>, RowStreams, RunPosition, Option<Mat<f32>>);
+pub type SavedState = (
+    SamplerState<f32>,
+    RowStreams,
+    RunPosition,
+    Option<LatentBank>,
+);
 
 /// Reads `state.safetensors` for `model` with `batch` chains, and a latent
 /// bank of `bank_rows` examples when given.
@@ -325,7 +331,9 @@ pub fn load_state(
             let m = n - model.size(0);
             let v: Vec<f32> =
                 f32s(tensor(path, &st, "latent_bank", Dtype::F32, &[rows, m])?).collect();
-            Some(Mat::from_fn(rows, m, |i, j| v[i * m + j]))
+            Some(LatentBank::from_mat(Mat::from_fn(rows, m, |i, j| {
+                v[i * m + j]
+            })))
         }
     };
     let mut mats = Vec::new();

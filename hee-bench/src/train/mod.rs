@@ -23,14 +23,16 @@ use hee_core::faer::Mat;
 use hee_core::learning::{
     train_minibatch, train_minibatch_at, LearningScratch, LocalLearning, MinibatchSchedule,
 };
-use hee_core::{Adaptation, Chains, Dynamics, HeeModel, Purpose};
+use hee_core::{Adaptation, Chains, Dynamics, HeeModel, NeuralConfig, Purpose};
 use hee_data::{load, DataSpec, Dataset, LoadOptions, Scaling};
 use hee_eval::report::{prepare_dir, write_atomic};
 
+mod bank;
 pub mod baseline;
 mod curve;
 mod eval;
 
+pub use bank::LatentBank;
 use checkpoint::{RunFiles, RunPosition};
 pub use config::TrainConfig;
 pub use curve::CurveRow;
@@ -132,6 +134,36 @@ pub(crate) fn initial_model(
     Ok((model, first))
 }
 
+/// Whether `config` asks for the tuned adaptation rule (τ_a = g = 0).
+fn is_tuned(config: &TrainConfig) -> bool {
+    config.dynamics.kind == "adaptation" && config.dynamics.tau_a == 0.0 && config.dynamics.g == 0.0
+}
+
+/// The kernel a run of `config` starts with, on `neural`: plain Langevin,
+/// adaptation with the configured τ_a and g, or, when both are 0, the tuned
+/// rule measured on the first minibatch.
+pub(crate) fn starting_kernel(
+    config: &TrainConfig,
+    neural: NeuralConfig,
+    model: &HeeModel<f32>,
+    first: &Mat<f32>,
+) -> Result<Adaptation, CliError> {
+    if is_tuned(config) {
+        Ok(Adaptation::for_model(neural, model, first.as_ref(), None)?)
+    } else {
+        kernel_for(config, neural, config.dynamics.tau_a, config.dynamics.g)
+    }
+}
+
+/// The learning-rate factor after `done` of `total` minibatches: 1 for
+/// `constant`, a cosine decay to 0 for `cosine`.
+pub(crate) fn rate_factor(schedule: &str, done: f64, total: f64) -> f64 {
+    match schedule {
+        "cosine" => 0.5 * (1.0 + (std::f64::consts::PI * done / total).cos()),
+        _ => 1.0,
+    }
+}
+
 /// A training run in a folder.
 pub struct Training {
     pub config: TrainConfig,
@@ -142,7 +174,7 @@ pub struct Training {
     scratch: LearningScratch<f32>,
     /// With `learning.persistent_latents`: each training example's latent
     /// chain (examples × latent units), where it ended its last visit.
-    bank: Option<Mat<f32>>,
+    bank: Option<LatentBank>,
     pos: RunPosition,
     curve: Vec<CurveRow>,
     files: RunFiles,
@@ -155,8 +187,14 @@ fn model_for(cfg: &TrainConfig) -> Result<HeeModel<f32>, CliError> {
     Ok(HeeModel::new(&cfg.layer_specs()?, cfg.nonlinearity()?)?)
 }
 
-fn kernel_for(cfg: &TrainConfig, tau_a: f64, g: f64) -> Result<Adaptation, CliError> {
-    let neural = cfg.neural()?;
+/// The run's kernel on `neural` (its `NeuralConfig`, or a variant of it
+/// such as the baseline's on Ẽ) with the given τ_a and g.
+fn kernel_for(
+    cfg: &TrainConfig,
+    neural: NeuralConfig,
+    tau_a: f64,
+    g: f64,
+) -> Result<Adaptation, CliError> {
     // Plain Langevin is the adaptation kernel with g = 0, bit for bit
     // (tested in hee-core): one code path for both.
     if cfg.dynamics.kind == "plain" {
@@ -205,26 +243,19 @@ impl Training {
         let data = load_data(&config)?;
         let batch = config.learning.batch;
         let (model, first) = initial_model(&config, &data)?;
-        let kernel = if config.dynamics.kind == "adaptation"
-            && config.dynamics.tau_a == 0.0
-            && config.dynamics.g == 0.0
-        {
-            // The tuned rule, measured on the first minibatch; recorded in
-            // the effective configuration so that a resumed run uses it.
-            let k = Adaptation::for_model(config.neural()?, &model, first.as_ref(), None)?;
-            config.dynamics.tau_a = k.tau_a;
-            config.dynamics.g = k.g;
-            k
-        } else {
-            kernel_for(&config, config.dynamics.tau_a, config.dynamics.g)?
-        };
+        let kernel = starting_kernel(&config, config.neural()?, &model, &first)?;
+        if is_tuned(&config) {
+            // Recorded in the effective configuration so that a resumed
+            // run uses the same rule.
+            config.dynamics.tau_a = kernel.tau_a;
+            config.dynamics.g = kernel.g;
+        }
         let chains = kernel.init(&model, Some(first.as_ref()), None, batch, config.seed)?;
         let scratch = LearningScratch::new(&model, batch);
-        // Every example's chain starts at the neutral state x = 0.
         let bank = config
             .learning
             .persistent_latents
-            .then(|| Mat::zeros(data.len(), model.total_size() - model.size(0)));
+            .then(|| LatentBank::new(&model, data.len()));
         let t = Training {
             pos: RunPosition {
                 sums: vec![0.0; SUMS],
@@ -277,7 +308,7 @@ impl Training {
                 reason: format!("{} running sums, expected {SUMS}", pos.sums.len()),
             });
         }
-        let kernel = kernel_for(&config, pos.tau_a, pos.g)?;
+        let kernel = kernel_for(&config, config.neural()?, pos.tau_a, pos.g)?;
         let chains = kernel
             .resume(&model, state, streams)
             .map_err(|e| CliError::Checkpoint {
@@ -308,7 +339,7 @@ impl Training {
 
     /// Each training example's latents where its chain last ended
     /// (examples × latent units), with `learning.persistent_latents`.
-    pub fn latent_bank(&self) -> Option<&Mat<f32>> {
+    pub fn latent_bank(&self) -> Option<&LatentBank> {
         self.bank.as_ref()
     }
 
@@ -360,13 +391,11 @@ impl Training {
                 let idx = &order[self.pos.batch_in_epoch];
                 let mb = self.data.batch(idx)?;
                 let done = (self.pos.epoch * per_epoch + self.pos.batch_in_epoch) as u64;
-                let factor = match cfg.learning.schedule.as_str() {
-                    "cosine" => {
-                        0.5 * (1.0 + (std::f64::consts::PI * done as f64 / total as f64).cos())
-                    }
-                    _ => 1.0,
-                };
-                let rates = base.scaled(factor);
+                let rates = base.scaled(rate_factor(
+                    &cfg.learning.schedule,
+                    done as f64,
+                    total as f64,
+                ));
                 let info = match &mut self.bank {
                     None => train_minibatch(
                         &mut self.model,
@@ -378,23 +407,17 @@ impl Training {
                         &rates,
                     )?,
                     Some(bank) => {
-                        let start = Mat::from_fn(idx.len(), bank.ncols(), |r, c| bank[(idx[r], c)]);
                         let info = train_minibatch_at(
                             &mut self.model,
                             &self.kernel,
                             &mut self.chains,
                             &mut self.scratch,
                             mb.as_ref(),
-                            start.as_ref(),
+                            bank.rows(idx).as_ref(),
                             &schedule,
                             &rates,
                         )?;
-                        let end = self.chains.state.latents(&self.model)?;
-                        for (r, &i) in idx.iter().enumerate() {
-                            for c in 0..bank.ncols() {
-                                bank[(i, c)] = end[(r, c)];
-                            }
-                        }
+                        bank.store(idx, self.chains.state.latents(&self.model)?);
                         info
                     }
                 };
@@ -464,7 +487,7 @@ impl Training {
             &self.chains.state,
             &self.chains.streams,
             &self.pos,
-            self.bank.as_ref().map(|b| b.as_ref()),
+            self.bank.as_ref().map(LatentBank::as_ref),
         )?;
         write_atomic(&self.files.model(), &model)?;
         write_atomic(&self.files.state(), &state)?;

@@ -15,7 +15,7 @@ mod update;
 
 pub use grads::{EnergyReference, ParamGrads};
 pub use minibatch::{train_minibatch, train_minibatch_at, MinibatchInfo, MinibatchSchedule};
-pub use negative_phase::{pcd_step, two_phase_gradients, PcdInfo, PcdScratch};
+pub use negative_phase::{pcd_step, pcd_update, two_phase_gradients, PcdInfo, PcdScratch};
 pub use step::{learning_step, LearningScratch};
 pub use update::{apply_gradients, local_gradients, proposed_energies};
 

@@ -88,6 +88,56 @@ pub fn pcd_step<T: Real, C: Dynamics<T>, F: Dynamics<T>>(
     scratch: &mut PcdScratch<T>,
     rates: &LocalLearning,
 ) -> Result<PcdInfo> {
+    check_pcd(clamped_kernel, clamped, free_kernel, free, scratch, rates)?;
+    clamp_data(clamped_kernel, model, clamped, data)?;
+    run_pcd(
+        model,
+        clamped_kernel,
+        clamped,
+        free_kernel,
+        free,
+        steps,
+        scratch,
+        rates,
+    )
+}
+
+/// [`pcd_step`] on chains whose data are already clamped (the next update
+/// on the same minibatch: the previous update's resync left them
+/// consistent, so clamping again would only repeat that refresh).
+#[allow(clippy::too_many_arguments)]
+pub fn pcd_update<T: Real, C: Dynamics<T>, F: Dynamics<T>>(
+    model: &mut HeeModel<T>,
+    clamped_kernel: &C,
+    clamped: &mut Chains<T>,
+    free_kernel: &F,
+    free: &mut Chains<T>,
+    steps: usize,
+    scratch: &mut PcdScratch<T>,
+    rates: &LocalLearning,
+) -> Result<PcdInfo> {
+    check_pcd(clamped_kernel, clamped, free_kernel, free, scratch, rates)?;
+    run_pcd(
+        model,
+        clamped_kernel,
+        clamped,
+        free_kernel,
+        free,
+        steps,
+        scratch,
+        rates,
+    )
+}
+
+/// The kernels' potentials and observed layers, and the batch sizes.
+fn check_pcd<T: Real, C: Dynamics<T>, F: Dynamics<T>>(
+    clamped_kernel: &C,
+    clamped: &Chains<T>,
+    free_kernel: &F,
+    free: &Chains<T>,
+    scratch: &PcdScratch<T>,
+    rates: &LocalLearning,
+) -> Result<()> {
     let (cc, fc) = (clamped_kernel.config(), free_kernel.config());
     if cc.potential != Potential::Unnormalised || fc.potential != Potential::Unnormalised {
         return Err(HeeError::Unsupported(
@@ -106,8 +156,21 @@ pub fn pcd_step<T: Real, C: Dynamics<T>, F: Dynamics<T>>(
             format!("{} and {}", scratch.fx.ncols(), free.batch()),
         ));
     }
-    rates.validate()?;
-    clamp_data(clamped_kernel, model, clamped, data)?;
+    rates.validate()
+}
+
+/// Both phases' steps, the statistics, the update and the resync.
+#[allow(clippy::too_many_arguments)]
+fn run_pcd<T: Real, C: Dynamics<T>, F: Dynamics<T>>(
+    model: &mut HeeModel<T>,
+    clamped_kernel: &C,
+    clamped: &mut Chains<T>,
+    free_kernel: &F,
+    free: &mut Chains<T>,
+    steps: usize,
+    scratch: &mut PcdScratch<T>,
+    rates: &LocalLearning,
+) -> Result<PcdInfo> {
     let mut info = PcdInfo {
         clamped_sq_grad: 0.0,
         free_sq_grad: 0.0,

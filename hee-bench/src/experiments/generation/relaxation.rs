@@ -125,7 +125,7 @@ pub fn measure(t: &Training, dataset: &str, quick: bool) -> Result<Vec<Relaxatio
         ));
     }
     let data = t.data.batch(&(0..b).collect::<Vec<_>>())?;
-    let rows = |from: usize| Mat::from_fn(b, bank.ncols(), |j, i| bank[(from + j, i)]);
+    let rows = |from: usize| bank.rows(&(from..from + b).collect::<Vec<_>>());
     let seed = Purpose::Evaluation.seed(cfg.seed) ^ 0x7e1a;
     let (burn, keep) = if quick { (500, 1000) } else { (1000, 3000) };
     let (mean, var) = reference_moments(t, &rows(0), &data, seed, burn, keep)?;
