@@ -7,6 +7,7 @@
 //! | [`cli`] | the command line: arguments, dispatch, one-line messages, exit codes (`src/bin/hee.rs` only calls it) |
 //! | [`train`] | training as a workflow (`hee train`): configuration, run folders, checkpoints, bit-identical resuming, learning curves |
 //! | [`generate`] | `hee generate`: samples from a trained run (marginal, joint, completion), written as a grid, safetensors and settings |
+//! | [`eval`] | `hee eval --log-likelihood`: log p(x₀) of a run's held-out data (AIS, prior IS, BDMC bounds), in nats and bits/dim |
 //! | [`experiments`] | the experiments of `hee reproduce`, each behind the [`experiments::Experiment`] trait and listed in [`experiments::REGISTRY`] |
 //! | [`error`] | [`CliError`], the program's typed errors |
 //!
@@ -20,6 +21,7 @@
 
 pub mod cli;
 pub mod error;
+pub mod eval;
 pub mod experiments;
 pub mod generate;
 pub mod train;

@@ -10,22 +10,13 @@ use common::{hee, one_line_error, run_ok};
 use safetensors::SafeTensors;
 
 fn tmp(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("hee-generate-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+    common::tmp_dir("hee-generate", tag)
 }
 
 /// A run of one epoch on 200 digits, 784-16-4 with a sparse latent layer.
 fn small_run() -> PathBuf {
     let dir = tmp("run");
-    run_ok(hee().args(["train", "--data", "mnist", "--layers", "784,16,4", "--epochs", "1", "--quiet", "--out"]).arg(&dir).args([
-        "--set",
-        "data.max_records=200",
-        "--set",
-        "model.energies=[{kind=\"gaussian\", sigma=1.0}, {kind=\"smooth-laplace\", sigma=1.0, lambda=0.5, delta=0.2}, {kind=\"gaussian\", sigma=1.0}]",
-        "--set",
-        "learning.eval_records=20",
-    ]));
+    common::small_run(&dir, 1.0);
     dir
 }
 
@@ -119,7 +110,7 @@ fn generation_quick_writes_every_method_beside_the_floor() {
     let mut lines = text.lines();
     assert_eq!(
         lines.next(),
-        Some("dataset,method,seed,fcd,kid,kid_se,precision,recall,nn_train_dist,train_seconds,sample_seconds")
+        Some("dataset,method,seed,fcd,kid,kid_se,precision,recall,nn_train_dist,train_seconds,sample_seconds,test_bpd")
     );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     let methods: Vec<&str> = rows.iter().map(|r| r[1]).collect();
@@ -128,6 +119,16 @@ fn generation_quick_writes_every_method_beside_the_floor() {
         ["test-data", "hee-marginal", "hee-joint", "baseline-ebm"]
     );
     let num = |r: &Vec<&str>, k: usize| r[k].parse::<f64>().unwrap();
+    // Bits/dim for the HEE rows only (one model: one value), and a density
+    // of 8-bit data: between 0 and the 8 bits of uniform noise on [0, 1]
+    // plus a margin (a gaussian decoder with σ₀ = 0.3 scores ~7.8).
+    assert_eq!(rows[1][11], rows[2][11]);
+    assert!(
+        (0.0..9.0).contains(&num(&rows[1], 11)),
+        "bits/dim {}",
+        rows[1][11]
+    );
+    assert!(rows[0][11].is_empty() && rows[3][11].is_empty());
     // Held-out against training images: one law, so the unbiased KID is 0
     // within 3 of its standard errors, and every sample set lies farther.
     let floor = &rows[0];

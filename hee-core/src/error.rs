@@ -52,7 +52,8 @@ pub enum HeeError {
 pub type Result<T, E = HeeError> = std::result::Result<T, E>;
 
 impl HeeError {
-    pub(crate) fn param(field: impl Into<String>, value: f64, reason: &'static str) -> Self {
+    /// A [`HeeError::InvalidParameter`] naming `field`, its value and why.
+    pub fn param(field: impl Into<String>, value: f64, reason: &'static str) -> Self {
         HeeError::InvalidParameter {
             field: field.into(),
             value,

@@ -6,8 +6,8 @@
 //! | module | what | spec |
 //! | --- | --- | --- |
 //! | [`energy`] | base energies φ of one unit, and their φ′ kernels | §1 |
-//! | [`model`] | the layers and parameters, η, the drift ∂U/∂x, the joint energy U | §1 |
-//! | [`aprime`] | estimators of A′(η): analytic, quadrature, interneurons | §2 |
+//! | [`model`] | the layers and parameters, η, the drift ∂U/∂x, the joint energy U (and, from tabulated normalisers, fast enough for AIS) | §1 |
+//! | [`aprime`] | estimators of A′(η): analytic, quadrature, interneurons; tables of a(η), a′(η) | §2 |
 //! | [`dynamics`] | chains, the neural kernels (plain Langevin, adaptation) and their executor | §3–4 |
 //! | [`learning`] | the local rule, the fused learning step, minibatches | §5 |
 //! | [`generate`] | marginal (ancestral) generation, exact per unit | §6 |

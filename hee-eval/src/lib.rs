@@ -7,6 +7,9 @@
 //!   (standardised mean error, relative covariance error, KL), and the
 //!   integrated autocorrelation time / effective sample size as Stan and
 //!   ArviZ define them;
+//! * [`likelihood`]: log p(x₀) of held-out data by importance sampling from
+//!   the prior, annealed importance sampling and its reverse (the
+//!   bidirectional Monte Carlo bounds), and grid quadrature for tiny models;
 //! * [`plot`]: line plots rendered to PNG (font vendored, no system fonts);
 //! * [`receptive_fields`]: Gabor fits of learned fields, orientation
 //!   coverage and second-layer pooling;
@@ -17,6 +20,7 @@
 
 pub mod classifier;
 pub mod diagnostics;
+pub mod likelihood;
 pub mod plot;
 pub mod receptive_fields;
 pub mod report;

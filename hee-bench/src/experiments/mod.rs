@@ -9,6 +9,7 @@
 
 pub mod defaults;
 pub mod generation;
+pub mod likelihood;
 pub mod linear;
 pub mod receptive_fields;
 pub mod sampler_check;
@@ -129,6 +130,12 @@ pub const REGISTRY: &[&dyn Experiment] = &[
         about: "Marginal against joint generation from trained HEE models, FCD/KID/precision/recall beside the held-out floor",
         options: &["seeds"],
         run: generation::reproduce,
+    },
+    &Entry {
+        name: "likelihood",
+        about: "Exact and estimated (AIS, prior IS, BDMC bounds) log-likelihoods: known answers, the PPCA-equivalent model against its optimum, trained HEE models",
+        options: &[],
+        run: likelihood::reproduce,
     },
     &Entry {
         name: "throughput",

@@ -37,3 +37,34 @@ pub fn run_ok(cmd: &mut Command) -> std::process::Output {
     );
     out
 }
+
+/// A fresh temporary folder name for `tag`, unique to this test process.
+pub fn tmp_dir(prefix: &str, tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("{prefix}-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// `hee train` into `dir`: one epoch on 200 digits, 784-16-4 with a
+/// sparse (smooth-laplace) latent layer and observation σ₀ = `sigma0`.
+pub fn small_run(dir: &std::path::Path, sigma0: f64) {
+    let energies = format!(
+        "model.energies=[{{kind=\"gaussian\", sigma={sigma0:?}}}, {{kind=\"smooth-laplace\", sigma=1.0, lambda=0.5, delta=0.2}}, {{kind=\"gaussian\", sigma=1.0}}]"
+    );
+    run_ok(
+        hee()
+            .args([
+                "train", "--data", "mnist", "--layers", "784,16,4", "--epochs", "1", "--quiet",
+                "--out",
+            ])
+            .arg(dir)
+            .args([
+                "--set",
+                "data.max_records=200",
+                "--set",
+                &energies,
+                "--set",
+                "learning.eval_records=20",
+            ]),
+    );
+}

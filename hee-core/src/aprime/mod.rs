@@ -8,11 +8,13 @@
 //!   mean of ε over the K sub-steps of one neuron step.
 //!
 //! The exact estimators are in this file ([`exact_a_prime_into`], and
-//! [`quadrature`] for the one-dimensional integrals); the interneurons in
+//! [`quadrature`] for the one-dimensional integrals, [`table`] for a
+//! layer's a(η) and a′(η) interpolated from it); the interneurons in
 //! [`interneurons`].
 
 pub mod interneurons;
 pub mod quadrature;
+pub mod table;
 
 pub use interneurons::{interneuron_time_average, InterneuronConfig};
 

@@ -5,7 +5,9 @@
 //!   layer or of one layer from the layer above, and the exact A′(η);
 //! * [`drift`]: ∂U/∂x, the force on the neurons, and the same for the
 //!   unnormalised energy Ẽ of the negative-phase baseline (spec §7);
-//! * [`joint`]: the joint energy U, in total and split by layer, and Ẽ.
+//! * [`joint`]: the joint energy U, in total and split by layer, and Ẽ;
+//! * [`log_joint`]: the same U per layer from tabulated log-normalisers,
+//!   fast enough for annealed importance sampling.
 //!
 //! The learning rule's gradients with respect to the parameters are in
 //! [`crate::learning`].
@@ -22,6 +24,7 @@
 pub mod drift;
 pub mod eta;
 pub mod joint;
+pub mod log_joint;
 
 use faer::{Mat, MatMut, MatRef};
 use rand::Rng;

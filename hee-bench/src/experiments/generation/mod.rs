@@ -145,6 +145,27 @@ fn joint_curve(
     Ok(())
 }
 
+/// Held-out bits/dim of a trained model by forward AIS on the first
+/// dequantised test images: a cheaper setting than `hee reproduce
+/// likelihood`'s (whose BDMC gap calibrates it), 200 images in full mode.
+fn test_bpd(
+    t: &Training,
+    images: MatRef<'_, f32>,
+    quick: bool,
+    seed: u64,
+) -> Result<f64, CliError> {
+    let (n, steps) = if quick { (32, 100) } else { (200, 300) };
+    let cfg = hee_eval::likelihood::ais::AisConfig {
+        steps,
+        chains: 4,
+        seed,
+        ..Default::default()
+    };
+    let x0 = images.subrows(0, n.min(images.nrows()));
+    let (row, _) = crate::eval::estimate("hee", "test", &t.model, x0, &cfg, 0, true)?;
+    Ok(row.bits_per_dim)
+}
+
 /// Trains the classifier, the models, generates and measures.
 pub fn run(opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Generation, CliError> {
     let datasets: &[&str] = if opts.quick {
@@ -209,6 +230,10 @@ pub fn run(opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Generati
         let reference = test.as_ref().subrows(half, test.nrows() - half).to_owned();
         let f_test = cls.features(reference.as_ref())?;
         let shape = data.image_shape.unwrap_or((1, data.dim()));
+        // Held-out images dequantised, for the HEE models' bits/dim.
+        let mut deq = base.clone();
+        deq.data.scaling = "dequantized".into();
+        let bpd_images = crate::train::load_data(&deq)?.test;
         // The floor: held-out against training images.
         // `x` is compared with the held-out split in the classifier's
         // features; `queries` are measured against the training images.
@@ -241,6 +266,7 @@ pub fn run(opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Generati
                 nn_train_dist: nn.iter().sum::<f64>() / nn.len() as f64,
                 train_seconds: train_s,
                 sample_seconds: sample_s,
+                test_bpd: f64::NAN,
             })
         };
         let mut push = |row: MetricsRow, progress: &mut dyn FnMut(&str)| {
@@ -273,7 +299,8 @@ pub fn run(opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Generati
                 progress(&format!("generation: {name} seed {seed}: HEE at {k} steps/update, {epochs} epochs in {train_s:.1} s, held-out error {recon:.2}"));
                 let g = generate(&gen_options(&dir, Mode::Marginal, n, 0, seed))?;
                 let x = to_f64(g.samples.as_ref());
-                let marginal = measure("hee-marginal", seed, &x, &x, train_s, g.settings.seconds)?;
+                let mut marginal =
+                    measure("hee-marginal", seed, &x, &x, train_s, g.settings.seconds)?;
                 out.summaries.push(RunSummary {
                     dataset: name.to_string(),
                     learner: "hee".into(),
@@ -370,13 +397,17 @@ pub fn run(opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Generati
                         grids.push((format!("{name}-completions"), imgs, shape));
                     }
                 }
+                let bpd = test_bpd(&t, bpd_images.as_ref(), opts.quick, seed)?;
+                progress(&format!(
+                    "generation: {name} seed {seed}: held-out {bpd:.4} bits/dim (AIS)"
+                ));
+                marginal.test_bpd = bpd;
                 push(marginal, progress);
                 let g = generate(&gen_options(&dir, Mode::Joint, n, steps, seed))?;
                 let x = to_f64(g.samples.as_ref());
-                push(
-                    measure("hee-joint", seed, &x, &x, train_s, g.settings.seconds)?,
-                    progress,
-                );
+                let mut joint = measure("hee-joint", seed, &x, &x, train_s, g.settings.seconds)?;
+                joint.test_bpd = bpd;
+                push(joint, progress);
                 if s == 0 {
                     grids.push((format!("{name}-hee-joint"), first_images(&x, 100), shape));
                 }

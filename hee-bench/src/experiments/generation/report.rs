@@ -26,6 +26,8 @@ pub struct MetricsRow {
     pub nn_train_dist: f64,
     pub train_seconds: f64,
     pub sample_seconds: f64,
+    /// Held-out bits/dim of the HEE model by AIS (NaN for other methods).
+    pub test_bpd: f64,
 }
 
 /// One point of the joint-generation curve.
@@ -54,6 +56,7 @@ impl MetricsRow {
             nn_train_dist: f64::NAN,
             train_seconds,
             sample_seconds: 0.0,
+            test_bpd: f64::NAN,
         }
     }
 
@@ -72,6 +75,11 @@ impl MetricsRow {
             format!("{:.4}", m.nn_train_dist),
             format!("{:.1}", m.train_seconds),
             format!("{:.2}", m.sample_seconds),
+            if m.test_bpd.is_nan() {
+                String::new()
+            } else {
+                format!("{:.4}", m.test_bpd)
+            },
         ]
     }
 }
@@ -94,7 +102,7 @@ impl StepsRow {
 pub fn write(opts: &RunOptions, r: &Generation) -> Result<Vec<PathBuf>, CliError> {
     prepare_dir(&opts.out)?;
     let metrics = opts.out.join("metrics.csv");
-    let header = "dataset,method,seed,fcd,kid,kid_se,precision,recall,nn_train_dist,train_seconds,sample_seconds";
+    let header = "dataset,method,seed,fcd,kid,kid_se,precision,recall,nn_train_dist,train_seconds,sample_seconds,test_bpd";
     write_rows(&metrics, header, &r.rows, MetricsRow::cells)?;
     let cls = opts.out.join("classifier.csv");
     write_rows(
