@@ -178,7 +178,7 @@ fn hmc<T: Real>(
         grad = pt.grad.clone();
         end = Some(pt);
     }
-    let end = end.expect("leapfrog >= 1");
+    let end = end.ok_or_else(|| HeeError::param("ais.leapfrog", 0.0, "must be >= 1"))?;
     for j in 0..rows {
         for c in 0..d {
             p[(j, c)] -= 0.5 * eps * grad[(j, n0 + c)].f64();

@@ -257,8 +257,11 @@ pub fn run(opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Likeliho
         .map(|q| Ok((q, ppca_fixed_noise(train.as_ref(), q, noise)?)))
         .collect::<Result<Vec<_>, CliError>>()?;
     let optimum = |q: usize, images: MatRef<'_, f64>| -> Result<f64, CliError> {
-        let fit = &fits.iter().find(|f| f.0 == q).expect("fitted sizes").1;
-        Ok(mean_log_pdf(fit, images)?)
+        let fit = fits
+            .iter()
+            .find(|f| f.0 == q)
+            .ok_or_else(|| CliError::Usage(format!("likelihood: no PPCA fit for q = {q}")))?;
+        Ok(mean_log_pdf(&fit.1, images)?)
     };
 
     // The PPCA-equivalent HEE trained by the local rule.
