@@ -37,6 +37,7 @@ fn throughput(c: &mut Criterion) {
                 lr_weights: 1e-6,
                 lr_biases: 1e-6,
                 lr_energy: 0.0,
+                ..LocalLearning::default()
             };
             group.bench_function(
                 BenchmarkId::new(format!("{}-step", mode.name()), &shape),

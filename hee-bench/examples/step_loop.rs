@@ -43,6 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         lr_weights: 1e-6,
         lr_biases: 1e-6,
         lr_energy: 0.0,
+        ..LocalLearning::default()
     };
     let t0 = std::time::Instant::now();
     for _ in 0..steps {

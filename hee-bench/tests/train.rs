@@ -332,6 +332,40 @@ fn minimal_call_and_bad_settings() {
     ] {
         assert!(dir.join(f).is_file(), "{f}");
     }
+    // The defaults learn σ₀ per pixel and retune the dynamics: curve.csv
+    // records every retuning, and every row the Δt and σ's in use.
+    let curve = std::fs::read_to_string(dir.join("curve.csv")).unwrap();
+    let header: Vec<&str> = curve.lines().next().unwrap().split(',').collect();
+    for col in [
+        "kind",
+        "dt",
+        "tau_a",
+        "g",
+        "substeps",
+        "lambda_max",
+        "sigma_0_min",
+        "sigma_0_median",
+        "sigma_2_max",
+    ] {
+        assert!(header.contains(&col), "{col}: {header:?}");
+    }
+    let kinds: Vec<&str> = curve
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"retune"), "{curve}");
+    assert_eq!(kinds.last(), Some(&"epoch"), "{curve}");
+    let last: Vec<&str> = curve.lines().last().unwrap().split(',').collect();
+    let col = |name: &str| {
+        last[header.iter().position(|h| *h == name).unwrap()]
+            .parse::<f64>()
+            .unwrap()
+    };
+    assert!(
+        col("dt") > 0.0 && col("sigma_0_min") < col("sigma_0_max"),
+        "{curve}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
     for (set, needle) in [
         ("dynamics.dt=-1", "dt"),
@@ -339,6 +373,15 @@ fn minimal_call_and_bad_settings() {
         ("model.nonlinearity=relu", "model.nonlinearity"),
         ("learning.no_such=1", "learning.no_such"),
         ("learning.batch=\"many\"", "learning.batch"),
+        ("learning.sigma_min=0", "learning.sigma_min"),
+        ("learning.lr_sigma=-0.1", "learning.lr_sigma"),
+        ("learning.parametrisation=polar", "learning.parametrisation"),
+        ("model.dispersion=[\"each\"]", "model.dispersion[0]"),
+        (
+            "model.dispersion=[\"unit\",\"unit\",\"unit\"]",
+            "model.dispersion",
+        ),
+        ("dynamics.dt_fraction=3", "dynamics.dt_fraction"),
     ] {
         let out = hee()
             .args([
@@ -350,6 +393,19 @@ fn minimal_call_and_bad_settings() {
         let e = one_line_error(&out);
         assert!(e.contains(needle), "{set}: {e}");
     }
+    // One σ per unit needs a gaussian layer.
+    let out = hee()
+        .args(["train", "--data", "mnist", "--layers", "784,8,4", "--set"])
+        .arg("model.energies=[{kind=\"gaussian\", sigma=0.3}, {kind=\"smooth-laplace\", sigma=1.0, lambda=1.0, delta=0.1}, {kind=\"gaussian\", sigma=1.0}]")
+        .args(["--set", "model.dispersion=[\"unit\",\"unit\"]", "--out"])
+        .arg(tmp("bad"))
+        .output()
+        .unwrap();
+    let e = one_line_error(&out);
+    assert!(
+        e.contains("model.dispersion[1]") && e.contains("gaussian"),
+        "{e}"
+    );
     let out = hee()
         .args(["train", "--data", "mnist", "--layers", "100,8", "--out"])
         .arg(tmp("bad"))

@@ -231,3 +231,33 @@ fn curvature_range_of_linear_gaussian_model_is_exact() {
         assert!((a.tau_a / b.tau_a - 1.0).abs() < 1e-5 && (a.g / b.g - 1.0).abs() < 1e-5);
     }
 }
+
+/// Above `DENSE_LIMIT` free units the range comes from Lanczos: on a
+/// linear-gaussian model of 210 latent units λ_max matches Λ's to 1e-4
+/// (Lanczos converges on the extremes first), and the smallest Ritz value
+/// is an upper bound on λ_min (never below it), here within a factor 3.
+#[test]
+fn lanczos_curvature_of_a_wide_model() {
+    use hee_core::dynamics::curvature::DENSE_LIMIT;
+    for seed in 0..2 {
+        let m64 = linear_gaussian_model(seed, &[40, 150, 60], 0.8);
+        assert!(m64.total_size() - 40 > DENSE_LIMIT);
+        let lg = LinearGaussian::from_model(&m64).unwrap();
+        let (lo, hi) = precision_range(&lg);
+        let x: Vec<f64> = (0..m64.total_size())
+            .map(|i| (i as f64 * 0.37).sin())
+            .collect();
+        let c = CurvatureRange::at_state(&m64, &x).unwrap();
+        assert!(
+            (c.lambda_max / hi - 1.0).abs() < 1e-4,
+            "{} vs {hi}",
+            c.lambda_max
+        );
+        assert!(
+            c.lambda_min >= lo * (1.0 - 1e-6),
+            "{} below {lo}",
+            c.lambda_min
+        );
+        assert!(c.lambda_min <= 3.0 * lo, "{} vs {lo}", c.lambda_min);
+    }
+}

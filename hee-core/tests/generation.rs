@@ -163,6 +163,64 @@ fn one_unit_draws_follow_the_quadrature_cdf() {
     assert!(fallbacks > 1000, "fallback draws: {fallbacks}");
 }
 
+/// Where rejection from the gaussian part cannot work (issue 23): a sparse
+/// unit driven hard, σ = 2, λ = 10, η = 20. The gaussian part sits at
+/// σ²η = 80 and the mode at σ²(η − λ) = 40; the acceptance is ~e⁻⁶⁰⁰, so
+/// every draw takes the inverse-CDF fallback, whose window must hold p's
+/// mass (a window of σ²η ± 14σ = [52, 108] held none of it). Mean and
+/// variance against quadrature, 5 SE each way; then a heavy-tailed unit
+/// driven far out, where the fallback is taken often too.
+#[test]
+fn the_fallback_holds_the_mass_of_hard_driven_units() {
+    let cases = [
+        (
+            BaseEnergy::SmoothLaplace {
+                sigma: 2.0,
+                lambda: 10.0,
+                delta: 0.1,
+            },
+            20.0,
+        ),
+        (
+            BaseEnergy::StudentT {
+                sigma: 3.0,
+                weight: 4.0,
+                nu: 1.0,
+            },
+            4.0,
+        ),
+    ];
+    let n = 4000;
+    for (k, (e, eta)) in cases.iter().enumerate() {
+        let mut rng = SampleStream::new(7, k as u64);
+        let mut inverted = 0;
+        let v: Vec<f64> = (0..n)
+            .map(|_| draw_unit::<f64>(e, *eta, &mut rng, &mut inverted).unwrap())
+            .collect();
+        if k == 0 {
+            assert_eq!(inverted, n as u64, "every draw needs the fallback here");
+        }
+        let q = unit_moments(e, *eta).unwrap();
+        let m = v.iter().sum::<f64>() / n as f64;
+        let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1) as f64;
+        let se = (q.variance / n as f64).sqrt();
+        assert!(
+            (m - q.mean).abs() < 5.0 * se,
+            "{}: mean {m} vs {} (se {se})",
+            e.name(),
+            q.mean
+        );
+        let k4 = v.iter().map(|x| (x - m).powi(4)).sum::<f64>() / n as f64;
+        let se_var = ((k4 - var * var) / n as f64).sqrt();
+        assert!(
+            (var - q.variance).abs() < 5.0 * se_var,
+            "{}: variance {var} vs {}",
+            e.name(),
+            q.variance
+        );
+    }
+}
+
 #[test]
 fn long_joint_chains_reach_the_marginal() {
     // Plain Langevin on all units of a linear-gaussian model: U is

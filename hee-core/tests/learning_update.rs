@@ -50,6 +50,7 @@ fn update_is_exactly_w_plus_rate_times_grad() {
                 lr_weights: 0.07,
                 lr_biases: 0.03,
                 lr_energy: 0.0,
+                ..LocalLearning::default()
             };
             let (lw, lb) = (rates.lr_weights as f32, rates.lr_biases as f32);
             // The chains start at x = 0, where the rates f(x) and so ΔW are 0.

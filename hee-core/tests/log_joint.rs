@@ -68,6 +68,23 @@ fn tables_meet_their_bound_against_quadrature() {
     }
 }
 
+/// A table whose measured error exceeds TABLE_TOLERANCE is refused at
+/// construction (a spacing 32 times the default's errs by ~32⁴ times
+/// more); the default spacing of the same energy is accepted.
+#[test]
+fn a_table_worse_than_its_bound_is_refused() {
+    let e = energies()[1];
+    let s = e.sigma();
+    let coarse = NormaliserTable::new(&e, -8.0 / s, 8.0 / s, 1.0 / s);
+    match coarse {
+        Err(hee_core::HeeError::Numerical { reason, .. }) => {
+            assert!(reason.contains("TABLE_TOLERANCE"), "{reason}")
+        }
+        other => panic!("a coarse table must be refused: {other:?}"),
+    }
+    assert!(NormaliserTable::new(&e, -8.0 / s, 8.0 / s, 1.0 / (32.0 * s)).is_ok());
+}
+
 #[test]
 fn fast_log_joint_matches_quadrature_joint() {
     let specs = [

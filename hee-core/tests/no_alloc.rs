@@ -7,7 +7,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use faer::Mat;
-use hee_core::learning::{learning_step, LearningScratch, LocalLearning};
+use hee_core::learning::{
+    learning_step, DispersionLearning, LayerSet, LearningScratch, LocalLearning, Parametrisation,
+};
 use hee_core::{
     APrime, Adaptation, BaseEnergy, CurvatureRange, Dynamics, HeeModel, InterneuronConfig,
     Langevin, LayerSpec, NeuralConfig, Nonlinearity,
@@ -135,10 +137,35 @@ fn steps_do_not_allocate() {
             lr_weights: 0.01,
             lr_biases: 0.01,
             lr_energy: 0.0,
+            ..LocalLearning::default()
         };
         let n = allocations(10, || {
             learning_step(&mut m, &plain, &mut chains, &mut scratch, &rates).unwrap();
         });
         assert_eq!(n, 0, "learning step: {n} allocations in 10 steps");
+
+        // Learning every σ: one per pixel (mean coordinates), one per
+        // latent layer (the sparse one from its interneurons' samples).
+        m.set_unit_sigmas(0, &vec![1.0; 196]).unwrap();
+        let mut scratch = LearningScratch::new(&m, b);
+        let rates = LocalLearning {
+            lr_weights: 0.01,
+            lr_biases: 0.01,
+            sigma: DispersionLearning {
+                rate: 1e-4,
+                floor: 0.1,
+                layers: LayerSet::of(&[0, 1, 2]).unwrap(),
+                ..DispersionLearning::default()
+            },
+            parametrisation: Parametrisation::Mean,
+            ..LocalLearning::default()
+        };
+        let n = allocations(10, || {
+            learning_step(&mut m, &plain, &mut chains, &mut scratch, &rates).unwrap();
+        });
+        assert_eq!(
+            n, 0,
+            "learning step with sigma: {n} allocations in 10 steps"
+        );
     });
 }

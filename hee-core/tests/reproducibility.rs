@@ -170,6 +170,7 @@ fn learning_run(threads: usize) -> Vec<u32> {
             lr_weights: 0.05,
             lr_biases: 0.05,
             lr_energy: 0.0,
+            ..LocalLearning::default()
         };
         for _ in 0..12 {
             learning_step(&mut m, &k, &mut chains, &mut scratch, &rates).unwrap();

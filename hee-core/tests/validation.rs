@@ -449,6 +449,7 @@ fn energy_learning_that_stiffens_a_layer_is_stopped() {
         lr_weights: 0.0,
         lr_biases: 0.0,
         lr_energy: 0.01,
+        ..LocalLearning::default()
     };
     let schedule = MinibatchSchedule {
         warmup_steps: 0,

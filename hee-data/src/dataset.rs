@@ -256,6 +256,12 @@ pub fn load(spec: &DataSpec, data_dir: Option<&Path>, opts: &LoadOptions) -> Res
 }
 
 impl Dataset {
+    /// Whether the records are 8-bit pixels as loaded (byte/255), which
+    /// [`Scaling::Dequantized`] can dequantise.
+    pub fn is_quantized(&self) -> bool {
+        self.quantized
+    }
+
     /// Number of training records.
     pub fn len(&self) -> usize {
         self.train.nrows()

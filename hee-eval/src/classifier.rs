@@ -197,6 +197,22 @@ impl Classifier {
             .collect())
     }
 
+    /// The class probabilities (softmax of the logits) of each row: rows ×
+    /// classes.
+    pub fn probabilities(&self, x: MatRef<'_, f64>) -> Result<Mat<f64>> {
+        let f = self.features(x)?;
+        let logits = layer(&self.w[2], &self.b[2], f.transpose(), false);
+        Ok(Mat::from_fn(logits.ncols(), self.classes, |j, c| {
+            let top = (0..self.classes)
+                .map(|k| logits[(k, j)])
+                .fold(f64::NEG_INFINITY, f64::max);
+            let z: f64 = (0..self.classes)
+                .map(|k| (logits[(k, j)] - top).exp())
+                .sum();
+            (logits[(c, j)] - top).exp() / z
+        }))
+    }
+
     /// The fraction of rows classified as `labels` says.
     pub fn accuracy(&self, x: MatRef<'_, f64>, labels: &[usize]) -> Result<f64> {
         if labels.len() != x.nrows() {

@@ -196,3 +196,19 @@ pub fn autocovariance(x: &[f64], mean: f64) -> Vec<f64> {
         .map(|c| c.re / (len as f64 * n as f64))
         .collect()
 }
+
+/// The median of `v` (the mean of the middle two for an even count; NaN
+/// when empty). NaNs sort last.
+pub fn median(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        0.5 * (s[n / 2 - 1] + s[n / 2])
+    }
+}

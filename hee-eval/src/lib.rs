@@ -10,6 +10,8 @@
 //! * [`likelihood`]: log p(x₀) of held-out data by importance sampling from
 //!   the prior, annealed importance sampling and its reverse (the
 //!   bidirectional Monte Carlo bounds), and grid quadrature for tiny models;
+//! * [`linear`]: the linear anchors, probabilistic PCA and factor analysis
+//!   at their maximum likelihood, with exact log-likelihoods;
 //! * [`plot`]: line plots rendered to PNG (font vendored, no system fonts);
 //! * [`receptive_fields`]: Gabor fits of learned fields, orientation
 //!   coverage and second-layer pooling;
@@ -21,6 +23,7 @@
 pub mod classifier;
 pub mod diagnostics;
 pub mod likelihood;
+pub mod linear;
 pub mod plot;
 pub mod receptive_fields;
 pub mod report;

@@ -2,7 +2,8 @@
 //! row): the Fréchet distance of the gaussians fitted to them, the kernel
 //! inception-style distance (unbiased MMD² with a cubic polynomial kernel),
 //! precision and recall of k-nearest-neighbour manifolds, and distances to
-//! the nearest reference row (memorisation).
+//! the nearest reference row (memorisation); and, from the classifier's
+//! probabilities, how recognisable samples are ([`recognisability`]).
 //!
 //! Computed in the features of hee's own classifier ([`crate::classifier`]),
 //! the Fréchet distance is a "Fréchet classifier distance" (FCD): not
@@ -208,5 +209,54 @@ pub fn precision_recall(
     Ok(PrecisionRecall {
         precision: coverage(generated, real, &rr),
         recall: coverage(real, generated, &rg),
+    })
+}
+
+/// How recognisable a set of samples is to a classifier: the share it
+/// assigns one class with probability at least a threshold, and the
+/// entropy of the histogram of its most probable classes (log₂ of the
+/// number of classes when the samples cover them evenly, 0 when they are
+/// all one class).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Recognisability {
+    pub confident: f64,
+    /// Bits.
+    pub class_entropy: f64,
+}
+
+/// [`Recognisability`] of samples whose class probabilities are the rows
+/// of `probabilities` (samples × classes), at `threshold` (e.g. 0.9).
+pub fn recognisability(probabilities: MatRef<'_, f64>, threshold: f64) -> Result<Recognisability> {
+    let (n, k) = (probabilities.nrows(), probabilities.ncols());
+    if n == 0 || k == 0 {
+        return Err(HeeError::dims(
+            "probabilities",
+            ">= 1 sample and class",
+            format!("{n}x{k}"),
+        ));
+    }
+    let mut counts = vec![0usize; k];
+    let mut confident = 0usize;
+    for r in 0..n {
+        let (c, p) = (0..k)
+            .map(|c| (c, probabilities[(r, c)]))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .unwrap_or((0, 0.0));
+        counts[c] += 1;
+        if p >= threshold {
+            confident += 1;
+        }
+    }
+    let class_entropy = counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let q = c as f64 / n as f64;
+            -q * q.log2()
+        })
+        .sum();
+    Ok(Recognisability {
+        confident: confident as f64 / n as f64,
+        class_entropy,
     })
 }

@@ -100,3 +100,32 @@ fn mismatched_sets_are_typed_errors() {
     assert!(kid(a.as_ref(), a.as_ref(), 5, 50, 1).is_err());
     assert!(precision_recall(a.as_ref(), a.as_ref(), 0).is_err());
 }
+
+/// Recognisability on probabilities whose answer is known: one sure class
+/// (share 1, entropy 0), ten classes evenly and surely (share 1, entropy
+/// log₂ 10), every sample at 0.85 (share 0 at 0.9, 1 at 0.8).
+#[test]
+fn recognisability_known_answers() {
+    use hee_eval::sample_quality::recognisability;
+    let sure = |n: usize, class: &dyn Fn(usize) -> usize, p: f64| {
+        faer::Mat::from_fn(
+            n,
+            10,
+            |r, c| if c == class(r) { p } else { (1.0 - p) / 9.0 },
+        )
+    };
+    let one = recognisability(sure(50, &|_| 3, 0.99).as_ref(), 0.9).unwrap();
+    assert_eq!((one.confident, one.class_entropy), (1.0, 0.0));
+    let even = recognisability(sure(100, &|r| r % 10, 0.95).as_ref(), 0.9).unwrap();
+    assert_eq!(even.confident, 1.0);
+    assert!((even.class_entropy - 10f64.log2()).abs() < 1e-12);
+    let unsure = sure(40, &|r| r % 2, 0.85);
+    assert_eq!(
+        recognisability(unsure.as_ref(), 0.9).unwrap().confident,
+        0.0
+    );
+    let r = recognisability(unsure.as_ref(), 0.8).unwrap();
+    assert_eq!(r.confident, 1.0);
+    assert!((r.class_entropy - 1.0).abs() < 1e-12);
+    assert!(recognisability(faer::Mat::<f64>::zeros(0, 10).as_ref(), 0.9).is_err());
+}

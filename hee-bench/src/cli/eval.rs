@@ -26,10 +26,17 @@ pub(super) fn run(a: EvalArgs) -> Result<(), CliError> {
             ..AisConfig::default()
         },
         bdmc: a.bdmc,
+        skip: a.skip,
         out,
     };
     let (row, path) = log_likelihood(&opts)?;
     println!("wrote {}", path.display());
+    if row.exact_nats.is_finite() {
+        println!(
+            "exact log p(x₀) (a linear-gaussian model): {:.3} nats per image",
+            row.exact_nats
+        );
+    }
     println!(
         "log p(x₀) by AIS: {:.3} nats per image ± {:.3} over {} images (± {:.4} over {} runs), ESS {:.2} of {} chains, acceptance {:.2}",
         row.ais_nats, row.ais_se, row.n_test, row.ais_se_runs, opts.ais.runs, row.ess, opts.ais.chains, row.acceptance
@@ -43,6 +50,11 @@ pub(super) fn run(a: EvalArgs) -> Result<(), CliError> {
     println!(
         "prior importance sampling: {:.3} nats per image",
         row.is_nats
+    );
+    println!(
+        "normaliser tables: largest measured error {:.2e} (each refused above {:.0e})",
+        row.max_table_error,
+        hee_core::aprime::table::TABLE_TOLERANCE
     );
     if opts.bdmc > 0 {
         println!(

@@ -73,6 +73,10 @@ enum Command {
         /// learning is stable).
         #[arg(long, value_name = "N", default_value_t = 1)]
         seeds: usize,
+        /// generation: the inference steps per update at which HEE and the
+        /// baseline are trained, comma-separated, 1 included [default: 1,5,20].
+        #[arg(long, value_name = "K,...", value_delimiter = ',')]
+        budgets: Option<Vec<usize>>,
     },
 }
 
@@ -170,6 +174,10 @@ struct EvalArgs {
     /// Held-out images, from the first (0: all).
     #[arg(long, value_name = "N", default_value_t = 0)]
     images: usize,
+    /// Skip this many held-out images first (e.g. 1000 for a validation
+    /// set beside the first 1000, which `hee reproduce likelihood` reports).
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    skip: usize,
     /// Also bracket log p(x₀) on N images simulated from the model
     /// (bidirectional Monte Carlo); the gap bounds AIS's error.
     #[arg(long, value_name = "N", default_value_t = 0)]
@@ -204,10 +212,15 @@ fn run(cli: Cli) -> Result<(), CliError> {
             seed,
             data_dir,
             seeds,
+            budgets,
         } => {
             let e = experiments::find(&experiment)
                 .ok_or_else(|| CliError::Usage(format!("no experiment '{experiment}'")))?;
-            for (flag, given) in [("data-dir", data_dir.is_some()), ("seeds", seeds != 1)] {
+            for (flag, given) in [
+                ("data-dir", data_dir.is_some()),
+                ("seeds", seeds != 1),
+                ("budgets", budgets.is_some()),
+            ] {
                 if given && !e.options().contains(&flag) {
                     return Err(CliError::Usage(format!(
                         "--{flag} does not apply to {}",
@@ -221,6 +234,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let opts = RunOptions {
                 data_dir,
                 seeds,
+                budgets,
                 ..RunOptions::new(quick, seed, out)
             };
             let mut progress = |line: &str| eprintln!("{line}");

@@ -82,9 +82,10 @@ pub(super) fn train(args: TrainArgs) -> Result<(), CliError> {
         }
         Event::Epoch(row) => {
             last_energy = row.mean_energy;
+            let s0 = row.dynamics.sigma.first().copied().unwrap_or([f64::NAN; 3]);
             bar.println(format!(
-                "epoch {:>3}: held-out recon error {:.4}, energy {:.4}, |dU/dx|^2 {:.4}, update {:.3e}, {:.1} s",
-                row.epoch, row.recon_error, row.mean_energy, row.mean_sq_grad, row.update_norm, row.seconds
+                "epoch {:>3}: held-out recon error {:.4}, energy {:.4}, |dU/dx|^2 {:.4}, update {:.3e}, dt {:.2e}, sigma_0 {:.4} [{:.4}, {:.4}], {:.1} s",
+                row.epoch, row.recon_error, row.mean_energy, row.mean_sq_grad, row.update_norm, row.dynamics.dt, s0[1], s0[0], s0[2], row.seconds
             ));
         }
     })?;

@@ -11,9 +11,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use hee_core::faer::MatRef;
+use hee_core::faer::{Mat, MatRef};
 use hee_core::generate::ancestral;
 use hee_core::model::log_joint::LogJoint;
+use hee_core::reference::linear_gaussian::LinearGaussian;
 use hee_core::{HeeModel, Real};
 use hee_eval::likelihood::ais::{self, AisConfig};
 use hee_eval::likelihood::prior_importance;
@@ -31,8 +32,10 @@ pub struct EvalOptions {
     pub model_dir: PathBuf,
     /// A data spec instead of the run's own.
     pub data: Option<String>,
-    /// Held-out images evaluated, from the first (0: all).
+    /// Held-out images evaluated, after the first `skip` (0: all the rest).
     pub images: usize,
+    /// Held-out images skipped first.
+    pub skip: usize,
     pub ais: AisConfig,
     /// Images simulated from the model for the BDMC bounds (0: none).
     pub bdmc: usize,
@@ -41,8 +44,9 @@ pub struct EvalOptions {
 }
 
 /// The estimates of one model: AIS and prior IS on `x0`, and the BDMC
-/// bounds on `simulated` images drawn from the model (NaN when 0). `d` is
-/// the dimension bits/dim is per; `bits` false leaves it out.
+/// bounds on `simulated` images drawn from the model (NaN when 0); `bits`
+/// false leaves bits/dim out. Returns the row and AIS's estimate of every
+/// image (for comparisons on the same images).
 #[allow(clippy::too_many_arguments)]
 pub fn estimate<T: Real>(
     name: &str,
@@ -52,7 +56,7 @@ pub fn estimate<T: Real>(
     cfg: &AisConfig,
     simulated: usize,
     bits: bool,
-) -> Result<(LikelihoodRow, f64), CliError> {
+) -> Result<(LikelihoodRow, Vec<f64>), CliError> {
     let t0 = Instant::now();
     let lj = LogJoint::new(model)?;
     let fwd = ais::forward(model, &lj, x0, cfg)?;
@@ -81,7 +85,13 @@ pub fn estimate<T: Real>(
     if !bits {
         row.bits_per_dim = f64::NAN;
     }
-    Ok((row, lj.max_table_error()))
+    row.max_table_error = lj.max_table_error();
+    // A linear-gaussian model has its answer in closed form.
+    if let Ok(lg) = LinearGaussian::from_model(model) {
+        let x = Mat::from_fn(x0.nrows(), x0.ncols(), |i, j| x0[(i, j)].f64());
+        row.exact_nats = lg.mean_log_likelihood(x.as_ref())?;
+    }
+    Ok((row, fwd.per_image))
 }
 
 /// Runs the evaluation and writes `log-likelihood.csv` into `opts.out`;
@@ -91,15 +101,17 @@ pub fn log_likelihood(opts: &EvalOptions) -> Result<(LikelihoodRow, PathBuf), Cl
     if let Some(spec) = &opts.data {
         cfg.data.spec = spec.clone();
     }
-    let dequantised = cfg.data.scaling == "as-loaded" && cfg.data.multiply == 1.0;
+    let as_run = cfg.data.scaling.clone();
+    let dequantised =
+        matches!(as_run.as_str(), "as-loaded" | "auto" | "dequantized") && cfg.data.multiply == 1.0;
     if dequantised {
         cfg.data.scaling = "dequantized".into();
     }
     let data = match load_data(&cfg) {
         Ok(d) => d,
         // Not 8-bit data: as the run read it, nats only.
-        Err(_) if dequantised => {
-            cfg.data.scaling = "as-loaded".into();
+        Err(_) if dequantised && as_run != "dequantized" => {
+            cfg.data.scaling = as_run;
             return evaluate(opts, &model, &load_data(&cfg)?, false);
         }
         Err(e) => return Err(e),
@@ -121,16 +133,25 @@ fn evaluate(
             model.size(0)
         )));
     }
+    let left = data.test.nrows().saturating_sub(opts.skip);
+    if left == 0 {
+        return Err(CliError::Usage(format!(
+            "--skip {}: {} has only {} held-out records",
+            opts.skip,
+            data.name,
+            data.test.nrows()
+        )));
+    }
     let n = if opts.images == 0 {
-        data.test.nrows()
+        left
     } else {
-        opts.images.min(data.test.nrows())
+        opts.images.min(left)
     };
     let name = opts
         .model_dir
         .file_name()
         .map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned());
-    let x0 = data.test.as_ref().subrows(0, n);
+    let x0 = data.test.as_ref().subrows(opts.skip, n);
     let (row, _) = estimate(&name, &data.name, model, x0, &opts.ais, opts.bdmc, bits)?;
     prepare_dir(&opts.out)?;
     let path = opts.out.join("log-likelihood.csv");

@@ -11,6 +11,7 @@ pub mod defaults;
 pub mod generation;
 pub mod likelihood;
 pub mod linear;
+pub mod model_search;
 pub mod receptive_fields;
 pub mod sampler_check;
 pub mod speedup;
@@ -34,6 +35,9 @@ pub struct RunOptions {
     pub data_dir: Option<PathBuf>,
     /// Consecutive seeds to run from `seed` (experiments that repeat).
     pub seeds: usize,
+    /// Inference steps per update to compare (experiments that train at
+    /// several budgets); `None` takes the experiment's own list.
+    pub budgets: Option<Vec<usize>>,
 }
 
 impl RunOptions {
@@ -45,6 +49,7 @@ impl RunOptions {
             out,
             data_dir: None,
             seeds: 1,
+            budgets: None,
         }
     }
 }
@@ -56,7 +61,7 @@ pub trait Experiment: Sync {
     /// One line for `hee reproduce --help`.
     fn about(&self) -> &'static str;
     /// The options beyond `--quick`, `--seed` and `--out` it reads
-    /// (`"data-dir"`, `"seeds"`); the others are refused.
+    /// (`"data-dir"`, `"seeds"`, `"budgets"`); the others are refused.
     fn options(&self) -> &'static [&'static str] {
         &[]
     }
@@ -128,14 +133,20 @@ pub const REGISTRY: &[&dyn Experiment] = &[
     &Entry {
         name: "generation",
         about: "Marginal against joint generation from trained HEE models, FCD/KID/precision/recall beside the held-out floor",
-        options: &["seeds"],
+        options: &["seeds", "budgets"],
         run: generation::reproduce,
     },
     &Entry {
         name: "likelihood",
-        about: "Exact and estimated (AIS, prior IS, BDMC bounds) log-likelihoods: known answers, the PPCA-equivalent model against its optimum, trained HEE models",
+        about: "Exact and estimated (AIS, prior IS, BDMC bounds) log-likelihoods: known answers, the linear HEE models against their optima, the default models against PPCA and factor analysis on MNIST and Fashion-MNIST",
         options: &[],
         run: likelihood::reproduce,
+    },
+    &Entry {
+        name: "model-search",
+        about: "hee train's MNIST defaults chosen by validation log-likelihood (AIS) over a small grid, and whether the interneurons' bias matters",
+        options: &[],
+        run: model_search::reproduce,
     },
     &Entry {
         name: "throughput",

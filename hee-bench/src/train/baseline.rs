@@ -137,6 +137,7 @@ impl Baseline {
             lr_weights: l.lr_weights,
             lr_biases: l.lr_biases,
             lr_energy: 0.0,
+            ..LocalLearning::default()
         };
         let clock = Instant::now();
         for epoch in 0..cfg.epochs {

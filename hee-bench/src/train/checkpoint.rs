@@ -95,11 +95,16 @@ pub fn model_bytes(
         meta.insert(format!("energy_kind.{l}"), e.name().into());
         let p = e.params();
         for (k, name) in e.param_names().iter().enumerate() {
+            // σ per unit, where the layer has them: shape [size(l)].
+            let values = match (k, model.unit_sigmas(l)) {
+                (0, Some(u)) => u.to_vec(),
+                _ => vec![p[k]],
+            };
             tensors.push((
                 format!("energy.{l}.{name}"),
                 Dtype::F64,
-                vec![1],
-                p[k].to_le_bytes().to_vec(),
+                vec![values.len()],
+                values.iter().flat_map(|v| v.to_le_bytes()).collect(),
             ));
         }
     }
@@ -204,15 +209,31 @@ pub fn load_model(path: &Path, model: &mut HeeModel<f32>) -> Result<u64, CliErro
             }
         }
         let mut p = e.params();
+        let mut units = None;
         for (k, name) in e.param_names().iter().enumerate() {
-            let data = tensor(path, &st, &format!("energy.{l}.{name}"), Dtype::F64, &[1])?;
-            let mut a = [0u8; 8];
-            a.copy_from_slice(data);
-            p[k] = f64::from_le_bytes(a);
+            let per_unit = k == 0 && model.has_unit_sigmas(l);
+            let len = if per_unit { model.size(l) } else { 1 };
+            let data = tensor(path, &st, &format!("energy.{l}.{name}"), Dtype::F64, &[len])?;
+            let v: Vec<f64> = data
+                .chunks_exact(8)
+                .map(|c| {
+                    let mut a = [0u8; 8];
+                    a.copy_from_slice(c);
+                    f64::from_le_bytes(a)
+                })
+                .collect();
+            if per_unit {
+                units = Some(v);
+            } else {
+                p[k] = v[0];
+            }
         }
         model
             .set_energy(l, e.with_params(p))
             .map_err(|e| err(path, e))?;
+        if let Some(u) = units {
+            model.set_unit_sigmas(l, &u).map_err(|e| err(path, e))?;
+        }
     }
     meta_u64(path, &meta, "checkpoint")
 }
@@ -230,6 +251,17 @@ pub struct RunPosition {
     /// Adaptation settings in use (τ_a, g).
     pub tau_a: f64,
     pub g: f64,
+    /// The step and interneuron sub-steps in use (the configured ones
+    /// unless the run retunes them).
+    pub dt: f64,
+    pub substeps: usize,
+    /// The last retuning (`dynamics.retune`): before which minibatch, the
+    /// curvature range it measured and every σ it saw.
+    pub tuned_at: Option<u64>,
+    pub lambda_min: f64,
+    pub lambda_max: f64,
+    pub tuned_sigma: Vec<f64>,
+    pub tuned_stiffness: Vec<f64>,
 }
 
 /// The bytes of `state.safetensors`.
@@ -296,6 +328,28 @@ pub fn state_bytes(
     );
     meta.insert("tau_a".into(), format!("{:016x}", pos.tau_a.to_bits()));
     meta.insert("g".into(), format!("{:016x}", pos.g.to_bits()));
+    meta.insert("dt".into(), format!("{:016x}", pos.dt.to_bits()));
+    meta.insert("substeps".into(), pos.substeps.to_string());
+    if let Some(m) = pos.tuned_at {
+        meta.insert("tuned_at".into(), m.to_string());
+        for (k, v) in [
+            ("lambda_min", pos.lambda_min),
+            ("lambda_max", pos.lambda_max),
+        ] {
+            meta.insert(k.into(), format!("{:016x}", v.to_bits()));
+        }
+        for (name, v) in [
+            ("tuned_sigma", &pos.tuned_sigma),
+            ("tuned_stiffness", &pos.tuned_stiffness),
+        ] {
+            tensors.push((
+                name.into(),
+                Dtype::F64,
+                vec![v.len()],
+                v.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ));
+        }
+    }
     serialize(path, tensors, meta)
 }
 
@@ -389,6 +443,35 @@ pub fn load_state(
             key,
         )
     };
+    let tuned_at = match meta.get("tuned_at") {
+        None => None,
+        Some(_) => Some(meta_u64(path, &meta, "tuned_at")?),
+    };
+    let vector = |name: &str| -> Result<Vec<f64>, CliError> {
+        let v = st
+            .tensor(name)
+            .map_err(|_| err(path, format!("tensor `{name}` is missing")))?;
+        if v.dtype() != Dtype::F64 || v.shape().len() != 1 {
+            return Err(err(path, format!("tensor `{name}` is not a vector of f64")));
+        }
+        Ok(v.data()
+            .chunks_exact(8)
+            .map(|c| {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(c);
+                f64::from_le_bytes(a)
+            })
+            .collect())
+    };
+    let (lambda_min, lambda_max, tuned_sigma, tuned_stiffness) = match tuned_at {
+        None => (f64::NAN, f64::NAN, Vec::new(), Vec::new()),
+        Some(_) => (
+            get("lambda_min")?,
+            get("lambda_max")?,
+            vector("tuned_sigma")?,
+            vector("tuned_stiffness")?,
+        ),
+    };
     let position = RunPosition {
         checkpoint: meta_u64(path, &meta, "checkpoint")?,
         epoch: meta_u64(path, &meta, "epoch")? as usize,
@@ -396,6 +479,23 @@ pub fn load_state(
         sums,
         tau_a: get("tau_a")?,
         g: get("g")?,
+        // Checkpoints written before runs could retune hold neither: the
+        // configured values (NaN and 0 here) apply.
+        dt: if meta.contains_key("dt") {
+            get("dt")?
+        } else {
+            f64::NAN
+        },
+        substeps: if meta.contains_key("substeps") {
+            meta_u64(path, &meta, "substeps")? as usize
+        } else {
+            0
+        },
+        tuned_at,
+        lambda_min,
+        lambda_max,
+        tuned_sigma,
+        tuned_stiffness,
     };
     Ok((state, RowStreams::from_snapshot(&positions), position, bank))
 }

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use hee_core::learning::{DispersionLearning, LayerSet, LocalLearning, Parametrisation};
 use hee_core::{APrime, BaseEnergy, InterneuronConfig, LayerSpec, NeuralConfig, Nonlinearity};
 
 use crate::CliError;
@@ -29,7 +30,8 @@ pub struct DataConfig {
     pub spec: String,
     /// A directory to read instead of the default location ("" = default).
     pub data_dir: String,
-    /// `as-loaded | standardized | dequantized`.
+    /// `auto | as-loaded | standardized | dequantized` (`auto`: 8-bit
+    /// images dequantised, (byte + u)/256, everything else as loaded).
     pub scaling: String,
     /// Use only the first this many training records (0 = all).
     pub max_records: usize,
@@ -52,6 +54,10 @@ pub struct ModelConfig {
     pub nonlinearity: String,
     /// One per layer; empty = every layer gaussian with σ = 1.
     pub energies: Vec<EnergyConfig>,
+    /// Per layer from the observation up, `fixed` (one σ, kept), `layer`
+    /// (one σ, learned) or `unit` (one σ per unit, learned; gaussian layers
+    /// only); layers beyond the list are `fixed`.
+    pub dispersion: Vec<String>,
     /// Weights start N(0, init_scale²/n_{l+1}).
     pub init_scale: f64,
 }
@@ -64,6 +70,17 @@ pub enum EnergyConfig {
     Gaussian { sigma: f64 },
     SmoothLaplace { sigma: f64, lambda: f64, delta: f64 },
     StudentT { sigma: f64, weight: f64, nu: f64 },
+}
+
+/// How a layer's σ is held (`model.dispersion`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dispersion {
+    /// One σ, kept at its configured value.
+    Fixed,
+    /// One σ for the layer, learned.
+    Layer,
+    /// One σ per unit (gaussian layers), learned.
+    Unit,
 }
 
 /// The neural dynamics of inference.
@@ -85,6 +102,13 @@ pub struct DynamicsConfig {
     pub g: f64,
     /// Samples per parallel work unit.
     pub chunk: usize,
+    /// Retune Δt, τ_a, g and the interneuron sub-steps from the current
+    /// parameters: at every epoch and whenever a σ has moved by more than
+    /// `retune_sigma_change` (relative) since the last tuning. `dt` is then
+    /// `dt_fraction` × τ/λ_max of the posterior Hessian.
+    pub retune: bool,
+    pub dt_fraction: f64,
+    pub retune_sigma_change: f64,
 }
 
 /// The local rule and its schedule.
@@ -108,8 +132,17 @@ pub struct LearningConfig {
     pub persistent_latents: bool,
     pub lr_weights: f64,
     pub lr_biases: f64,
-    /// 0 keeps the base energies fixed.
+    /// Rate of the ψ parameters of the base energies (λ, δ, w, ν); 0 keeps
+    /// them fixed.
     pub lr_energy: f64,
+    /// Rate of s = log σ of the layers `model.dispersion` lets learn.
+    pub lr_sigma: f64,
+    /// The floor under every learned σ.
+    pub sigma_min: f64,
+    /// The largest change of log σ per application of the rule.
+    pub sigma_max_step: f64,
+    /// `natural | mean`: the coordinates of gaussian layers' W, b and σ.
+    pub parametrisation: String,
     /// `constant | cosine` (cosine decay to 0 over the run's epochs).
     pub schedule: String,
     /// Held-out records and inference steps of the per-epoch evaluation.
@@ -135,7 +168,7 @@ impl Default for DataConfig {
         DataConfig {
             spec: "mnist".into(),
             data_dir: String::new(),
-            scaling: "as-loaded".into(),
+            scaling: "auto".into(),
             max_records: 0,
             multiply: 1.0,
             patch: 16,
@@ -156,8 +189,14 @@ impl Default for ModelConfig {
     fn default() -> Self {
         ModelConfig {
             layers: vec![784, 256, 64],
-            nonlinearity: "tanh".into(),
+            nonlinearity: "softplus".into(),
             energies: Vec::new(),
+            // One σ₀ per pixel and one σ₁ learned, chosen by `hee
+            // reproduce model-search` (docs/training.md). The top layer's σ
+            // stays 1: with softplus (linear for large x) its scale trades
+            // against W₁'s, and learned it drifted off to σ ~ 10³ in one
+            // run (issue 23).
+            dispersion: vec!["unit".into(), "layer".into()],
             init_scale: 0.1,
         }
     }
@@ -178,6 +217,9 @@ impl Default for DynamicsConfig {
             tau_a: 0.0,
             g: 0.0,
             chunk: 32,
+            retune: true,
+            dt_fraction: 0.6,
+            retune_sigma_change: 0.1,
         }
     }
 }
@@ -186,14 +228,18 @@ impl Default for LearningConfig {
     fn default() -> Self {
         LearningConfig {
             batch: 100,
-            warmup_steps: 20,
+            warmup_steps: 50,
             learning_steps: 10,
             steps_per_update: 1,
             // Relaxed posterior chains when the rule reads them (docs/training.md).
             persistent_latents: true,
-            lr_weights: 0.05,
-            lr_biases: 0.05,
+            lr_weights: 0.01,
+            lr_biases: 0.01,
             lr_energy: 0.0,
+            lr_sigma: 0.01,
+            sigma_min: 0.01,
+            sigma_max_step: hee_core::learning::dispersion::DEFAULT_MAX_SIGMA_STEP,
+            parametrisation: "mean".into(),
             schedule: "cosine".into(),
             eval_records: 500,
             eval_steps: 50,
@@ -243,6 +289,26 @@ impl EnergyConfig {
 }
 
 impl TrainConfig {
+    /// The defaults of issues 17 and 18, before the noise could be learned:
+    /// σ₀ fixed at [`DEFAULT_SIGMA_0`], tanh, the rule in natural
+    /// coordinates at rates 0.05, 20 warm-up steps, Δt = 0.02 fixed, data as
+    /// loaded. The runs published under them keep them (receptive fields,
+    /// the fixed-σ₀ rows of the likelihood experiment).
+    pub fn issue_18() -> Self {
+        let mut c = TrainConfig::default();
+        c.data.scaling = "as-loaded".into();
+        c.model.nonlinearity = "tanh".into();
+        c.model.dispersion = Vec::new();
+        c.dynamics.retune = false;
+        c.dynamics.dt_fraction = 0.3;
+        c.learning.warmup_steps = 20;
+        c.learning.lr_weights = 0.05;
+        c.learning.lr_biases = 0.05;
+        c.learning.lr_sigma = 0.0;
+        c.learning.parametrisation = "natural".into();
+        c
+    }
+
     /// Parses a TOML document (missing fields take their defaults).
     pub fn from_toml(text: &str, what: &str) -> Result<Self, CliError> {
         toml::from_str(text)
@@ -322,6 +388,80 @@ impl TrainConfig {
             .collect())
     }
 
+    /// Per layer, how its σ is held: `fixed`, `layer` or `unit` (checked:
+    /// `unit` needs a gaussian layer).
+    pub fn dispersion(&self) -> Result<Vec<Dispersion>, CliError> {
+        let m = &self.model;
+        if m.dispersion.len() > m.layers.len() {
+            return Err(bad(
+                "model.dispersion",
+                format!("{} entries", m.dispersion.len()),
+                &format!("at most one per layer ({})", m.layers.len()),
+            ));
+        }
+        let specs = self.layer_specs()?;
+        (0..m.layers.len())
+            // Past the list: fixed.
+            .map(|l| m.dispersion.get(l).map_or("fixed", String::as_str))
+            .enumerate()
+            .map(|(l, d)| match d {
+                "fixed" => Ok(Dispersion::Fixed),
+                "layer" => Ok(Dispersion::Layer),
+                "unit" if specs[l].energy.is_gaussian() => Ok(Dispersion::Unit),
+                "unit" => Err(bad(
+                    &format!("model.dispersion[{l}]"),
+                    "\"unit\"",
+                    &format!(
+                        "fixed or layer: one sigma per unit needs a gaussian layer, layer {l} is {}",
+                        specs[l].energy.name()
+                    ),
+                )),
+                other => Err(bad(
+                    &format!("model.dispersion[{l}]"),
+                    format!("{other:?}"),
+                    "fixed, layer or unit",
+                )),
+            })
+            .collect()
+    }
+
+    /// The rule's rates and coordinates (before the schedule scales them).
+    pub fn rates(&self) -> Result<LocalLearning, CliError> {
+        let l = &self.learning;
+        let parametrisation = match l.parametrisation.as_str() {
+            "natural" => Parametrisation::Natural,
+            "mean" => Parametrisation::Mean,
+            other => return Err(bad("learning.parametrisation", other, "natural or mean")),
+        };
+        let learned: Vec<usize> = self
+            .dispersion()?
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| **d != Dispersion::Fixed)
+            .map(|(l, _)| l)
+            .collect();
+        for (f, v) in [
+            ("learning.sigma_min", l.sigma_min),
+            ("learning.sigma_max_step", l.sigma_max_step),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(bad(f, v, "a finite number > 0"));
+            }
+        }
+        Ok(LocalLearning {
+            lr_weights: l.lr_weights,
+            lr_biases: l.lr_biases,
+            lr_energy: l.lr_energy,
+            sigma: DispersionLearning {
+                rate: l.lr_sigma,
+                floor: l.sigma_min,
+                layers: LayerSet::of(&learned)?,
+                max_step: l.sigma_max_step,
+            },
+            parametrisation,
+        })
+    }
+
     /// The nonlinearity f.
     pub fn nonlinearity(&self) -> Result<Nonlinearity, CliError> {
         match self.model.nonlinearity.as_str() {
@@ -367,6 +507,23 @@ impl TrainConfig {
         self.layer_specs()?;
         self.nonlinearity()?;
         self.neural()?;
+        self.rates()?;
+        if !(self.dynamics.dt_fraction > 0.0 && self.dynamics.dt_fraction < 2.0) {
+            return Err(bad(
+                "dynamics.dt_fraction",
+                self.dynamics.dt_fraction,
+                "a number in (0, 2): dt = dt_fraction * tau / lambda_max",
+            ));
+        }
+        if !(self.dynamics.retune_sigma_change > 0.0
+            && self.dynamics.retune_sigma_change.is_finite())
+        {
+            return Err(bad(
+                "dynamics.retune_sigma_change",
+                self.dynamics.retune_sigma_change,
+                "a finite number > 0",
+            ));
+        }
         if !matches!(self.dynamics.kind.as_str(), "plain" | "adaptation") {
             return Err(bad(
                 "dynamics.kind",
@@ -383,12 +540,12 @@ impl TrainConfig {
         }
         if !matches!(
             self.data.scaling.as_str(),
-            "as-loaded" | "standardized" | "dequantized"
+            "auto" | "as-loaded" | "standardized" | "dequantized"
         ) {
             return Err(bad(
                 "data.scaling",
                 &self.data.scaling,
-                "as-loaded, standardized or dequantized",
+                "auto, as-loaded, standardized or dequantized",
             ));
         }
         if self.epochs == 0 {
@@ -407,6 +564,7 @@ impl TrainConfig {
             ("learning.lr_weights", self.learning.lr_weights),
             ("learning.lr_biases", self.learning.lr_biases),
             ("learning.lr_energy", self.learning.lr_energy),
+            ("learning.lr_sigma", self.learning.lr_sigma),
             ("model.init_scale", self.model.init_scale),
             ("dynamics.tau_a", self.dynamics.tau_a),
             ("dynamics.g", self.dynamics.g),

@@ -20,9 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use hee_core::faer::Mat;
-use hee_core::learning::{
-    train_minibatch, train_minibatch_at, LearningScratch, LocalLearning, MinibatchSchedule,
-};
+use hee_core::learning::{train_minibatch, train_minibatch_at, LearningScratch, MinibatchSchedule};
 use hee_core::{Adaptation, Chains, Dynamics, HeeModel, NeuralConfig, Purpose};
 use hee_data::{load, DataSpec, Dataset, LoadOptions, Scaling};
 use hee_eval::report::{prepare_dir, write_atomic};
@@ -31,12 +29,15 @@ mod bank;
 pub mod baseline;
 mod curve;
 mod eval;
+pub mod retune;
+
+use retune::{run_dynamics, saved_neural};
 
 pub use bank::LatentBank;
 use checkpoint::{RunFiles, RunPosition};
 pub use config::TrainConfig;
-pub use curve::CurveRow;
 use curve::{read_curve, write_curve};
+pub use curve::{sigma_summary, CurveRow, RetuneRow, RunDynamics};
 pub use eval::{held_out_error, weight_norm};
 
 use crate::CliError;
@@ -78,11 +79,15 @@ pub fn load_data(cfg: &TrainConfig) -> Result<Dataset, CliError> {
     };
     let dir = (!cfg.data.data_dir.is_empty()).then(|| PathBuf::from(&cfg.data.data_dir));
     let mut d = load(&spec, dir.as_deref(), &opts)?;
+    let dequantized = Scaling::Dequantized {
+        seed: Purpose::Dequantisation.seed(cfg.seed),
+    };
     d.scale(match cfg.data.scaling.as_str() {
         "standardized" => Scaling::Standardized,
-        "dequantized" => Scaling::Dequantized {
-            seed: Purpose::Dequantisation.seed(cfg.seed),
-        },
+        "dequantized" => dequantized,
+        // 8-bit images dequantised (a density on [0, 1]^D, as `hee eval`
+        // measures it), anything else as loaded.
+        "auto" if d.is_quantized() => dequantized,
         _ => Scaling::AsLoaded,
     })?;
     if cfg.data.multiply != 1.0 {
@@ -177,6 +182,7 @@ pub struct Training {
     bank: Option<LatentBank>,
     pos: RunPosition,
     curve: Vec<CurveRow>,
+    retunes: Vec<RetuneRow>,
     files: RunFiles,
 }
 
@@ -184,7 +190,14 @@ pub struct Training {
 const SUMS: usize = 3;
 
 fn model_for(cfg: &TrainConfig) -> Result<HeeModel<f32>, CliError> {
-    Ok(HeeModel::new(&cfg.layer_specs()?, cfg.nonlinearity()?)?)
+    let specs = cfg.layer_specs()?;
+    let mut model = HeeModel::new(&specs, cfg.nonlinearity()?)?;
+    for (l, d) in cfg.dispersion()?.into_iter().enumerate() {
+        if d == config::Dispersion::Unit {
+            model.set_unit_sigmas(l, &vec![specs[l].energy.sigma(); specs[l].size])?;
+        }
+    }
+    Ok(model)
 }
 
 /// The run's kernel on `neural` (its `NeuralConfig`, or a variant of it
@@ -243,26 +256,46 @@ impl Training {
         let data = load_data(&config)?;
         let batch = config.learning.batch;
         let (model, first) = initial_model(&config, &data)?;
-        let kernel = starting_kernel(&config, config.neural()?, &model, &first)?;
-        if is_tuned(&config) {
+        let mut pos = RunPosition {
+            sums: vec![0.0; SUMS],
+            ..RunPosition::default()
+        };
+        let mut retunes = Vec::new();
+        let kernel = if config.dynamics.retune {
+            let t = retune::retune(&config, &model, &first, None)?;
+            pos.tuned_at = Some(0);
+            pos.lambda_min = t.range.lambda_min;
+            pos.lambda_max = t.range.lambda_max;
+            pos.tuned_sigma = t.sigma;
+            pos.tuned_stiffness = t.stiffness;
+            t.kernel
+        } else {
+            starting_kernel(&config, config.neural()?, &model, &first)?
+        };
+        if is_tuned(&config) && !config.dynamics.retune {
             // Recorded in the effective configuration so that a resumed
             // run uses the same rule.
             config.dynamics.tau_a = kernel.tau_a;
             config.dynamics.g = kernel.g;
         }
+        pos.tau_a = kernel.tau_a;
+        pos.g = kernel.g;
+        pos.dt = kernel.config.dt;
+        pos.substeps = kernel.config.substeps();
         let chains = kernel.init(&model, Some(first.as_ref()), None, batch, config.seed)?;
         let scratch = LearningScratch::new(&model, batch);
         let bank = config
             .learning
             .persistent_latents
             .then(|| LatentBank::new(&model, data.len()));
+        if pos.tuned_at.is_some() {
+            retunes.push(RetuneRow {
+                epoch: 1,
+                dynamics: run_dynamics(&kernel, &pos, &model, 0),
+            });
+        }
         let t = Training {
-            pos: RunPosition {
-                sums: vec![0.0; SUMS],
-                tau_a: kernel.tau_a,
-                g: kernel.g,
-                ..RunPosition::default()
-            },
+            pos,
             config,
             data,
             model,
@@ -271,6 +304,7 @@ impl Training {
             scratch,
             bank,
             curve: Vec::new(),
+            retunes,
             files,
         };
         write_atomic(&t.files.config(), t.config.to_toml()?.as_bytes())?;
@@ -308,14 +342,14 @@ impl Training {
                 reason: format!("{} running sums, expected {SUMS}", pos.sums.len()),
             });
         }
-        let kernel = kernel_for(&config, config.neural()?, pos.tau_a, pos.g)?;
+        let kernel = kernel_for(&config, saved_neural(&config, &pos)?, pos.tau_a, pos.g)?;
         let chains = kernel
             .resume(&model, state, streams)
             .map_err(|e| CliError::Checkpoint {
                 path: files.state(),
                 reason: e.to_string(),
             })?;
-        let curve = read_curve(&files.curve_csv(), pos.epoch)?;
+        let (curve, retunes) = read_curve(&files.curve_csv(), model.n_layers(), pos.epoch)?;
         let scratch = LearningScratch::new(&model, config.learning.batch);
         write_atomic(&files.config(), config.to_toml()?.as_bytes())?;
         Ok(Training {
@@ -328,6 +362,7 @@ impl Training {
             bank,
             pos,
             curve,
+            retunes,
             files,
         })
     }
@@ -368,11 +403,7 @@ impl Training {
         let cfg = self.config.clone();
         let per_epoch = self.batches_per_epoch();
         let total = (cfg.epochs * per_epoch) as u64;
-        let base = LocalLearning {
-            lr_weights: cfg.learning.lr_weights,
-            lr_biases: cfg.learning.lr_biases,
-            lr_energy: cfg.learning.lr_energy,
-        };
+        let base = cfg.rates()?;
         let schedule = MinibatchSchedule {
             warmup_steps: cfg.learning.warmup_steps,
             learning_steps: cfg.learning.learning_steps,
@@ -391,6 +422,7 @@ impl Training {
                 let idx = &order[self.pos.batch_in_epoch];
                 let mb = self.data.batch(idx)?;
                 let done = (self.pos.epoch * per_epoch + self.pos.batch_in_epoch) as u64;
+                self.maybe_retune(&mb, idx, done)?;
                 let rates = base.scaled(rate_factor(
                     &cfg.learning.schedule,
                     done as f64,
@@ -443,6 +475,7 @@ impl Training {
             seconds += clock.elapsed().as_secs_f64();
             clock = Instant::now();
             let n = self.pos.sums[2].max(1.0);
+            let minibatches = ((self.pos.epoch + 1) * per_epoch) as u64;
             let row = CurveRow {
                 epoch: self.pos.epoch + 1,
                 recon_error,
@@ -451,6 +484,7 @@ impl Training {
                 update_norm: self.pos.sums[1] / n,
                 seconds,
                 weight_norm: weight_norm(&self.model),
+                dynamics: run_dynamics(&self.kernel, &self.pos, &self.model, minibatches),
             };
             self.curve.push(row.clone());
             self.pos.epoch += 1;
@@ -491,6 +525,16 @@ impl Training {
         )?;
         write_atomic(&self.files.model(), &model)?;
         write_atomic(&self.files.state(), &state)?;
-        write_curve(&self.files, &self.curve)
+        write_curve(
+            &self.files,
+            self.model.n_layers(),
+            &self.curve,
+            &self.retunes,
+        )
+    }
+
+    /// The retunings of the dynamics so far (`dynamics.retune`).
+    pub fn retunes(&self) -> &[RetuneRow] {
+        &self.retunes
     }
 }

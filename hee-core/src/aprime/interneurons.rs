@@ -11,7 +11,7 @@ use super::{exact_a_prime_into, LayerAPrime};
 use crate::elementwise::{col, col_mut, simd};
 use crate::energy::BaseEnergy;
 use crate::error::{positive, HeeError, Result};
-use crate::model::HeeModel;
+use crate::model::{HeeModel, LayerEnergy};
 use crate::rng::{SampleStream, Ziggurat};
 use crate::scalar::Real;
 
@@ -73,7 +73,7 @@ impl InterneuronConfig {
 #[inline(always)]
 pub(crate) fn refresh_layer<T: Real>(
     kind: LayerAPrime,
-    energy: &BaseEnergy,
+    layer: LayerEnergy<'_, T>,
     eta: &[T],
     eps: &mut [T],
     a_prime: &mut [T],
@@ -84,9 +84,12 @@ pub(crate) fn refresh_layer<T: Real>(
     match kind {
         LayerAPrime::Constant => {}
         LayerAPrime::Analytic | LayerAPrime::Quadrature => {
-            exact_a_prime_into(kind, energy, eta, a_prime)?
+            exact_a_prime_into(kind, layer, eta, a_prime)?
         }
         LayerAPrime::Interneurons => {
+            // One energy for every unit (`APrime::resolve` refuses
+            // interneurons on a layer with σ per unit).
+            let energy = &layer.energy;
             let noise = (T::of(2.0) * h_eps).sqrt();
             // One monomorphic loop per energy kind: no dispatch per element.
             let ok = crate::with_unit_energy!(T, *energy, |e| interneuron_substeps(
@@ -243,7 +246,7 @@ pub fn interneuron_time_average<R: Rng + ?Sized>(
     for t in 0..burn_in + n_steps {
         refresh_layer(
             LayerAPrime::Interneurons,
-            energy,
+            LayerEnergy::shared(*energy),
             &[eta],
             &mut eps,
             &mut abar,
@@ -314,7 +317,7 @@ fn refresh_columns<T: Real>(
                     let r = model.offset(l)..model.offset(l + 1);
                     refresh_layer(
                         kind,
-                        model.energy(l),
+                        model.layer_energy(l),
                         &eta_j[r.clone()],
                         &mut eps_j[r.clone()],
                         &mut ap_j[r],

@@ -18,9 +18,8 @@ pub mod table;
 
 pub use interneurons::{interneuron_time_average, InterneuronConfig};
 
-use crate::energy::BaseEnergy;
 use crate::error::{HeeError, Result};
-use crate::model::HeeModel;
+use crate::model::{HeeModel, LayerEnergy};
 use crate::scalar::Real;
 
 /// Which estimator of A′(η) the dynamics use.
@@ -77,6 +76,14 @@ impl APrime {
         out.clear();
         for l in 0..model.n_layers() {
             let gaussian = model.energy(l).is_gaussian();
+            if model.has_unit_sigmas(l)
+                && l != model.top()
+                && matches!(self, APrime::Interneurons(_))
+            {
+                return Err(HeeError::Unsupported(format!(
+                    "interneurons run one energy per layer; layer {l} has one sigma per unit (use auto, analytic or quadrature)"
+                )));
+            }
             out.push(match self {
                 _ if l == model.top() => LayerAPrime::Constant,
                 APrime::Analytic if gaussian => LayerAPrime::Analytic,
@@ -115,29 +122,36 @@ impl APrime {
 }
 
 /// The exact A′(η) of one layer's units into `out`: σ²η for
-/// [`LayerAPrime::Analytic`] (gaussian layers), the quadrature mean for
-/// [`LayerAPrime::Quadrature`]; the other kinds leave `out` as it is (their
-/// estimate comes from elsewhere).
+/// [`LayerAPrime::Analytic`] (gaussian layers; σ_i²η_i with σ per unit),
+/// the quadrature mean for [`LayerAPrime::Quadrature`] (closed form for a
+/// gaussian layer with σ per unit); the other kinds leave `out` as it is
+/// (their estimate comes from elsewhere).
 #[inline]
 pub(crate) fn exact_a_prime_into<T: Real>(
     kind: LayerAPrime,
-    energy: &BaseEnergy,
+    energy: LayerEnergy<'_, T>,
     eta: &[T],
     out: &mut [T],
 ) -> Result<()> {
-    match kind {
-        LayerAPrime::Analytic => {
-            let s2 = T::of(energy.sigma() * energy.sigma());
+    match (kind, energy.s2()) {
+        (LayerAPrime::Analytic | LayerAPrime::Quadrature, Some(s2)) => {
+            for ((a, &e), &s2) in out.iter_mut().zip(eta).zip(s2) {
+                *a = s2 * e;
+            }
+        }
+        (LayerAPrime::Analytic, None) => {
+            let s = energy.energy.sigma();
+            let s2 = T::of(s * s);
             for (a, &e) in out.iter_mut().zip(eta) {
                 *a = s2 * e;
             }
         }
-        LayerAPrime::Quadrature => {
+        (LayerAPrime::Quadrature, None) => {
             for (a, &e) in out.iter_mut().zip(eta) {
-                *a = T::of(quadrature::unit_moments(energy, e.f64())?.mean);
+                *a = T::of(quadrature::unit_moments(&energy.energy, e.f64())?.mean);
             }
         }
-        LayerAPrime::Interneurons | LayerAPrime::Constant => {}
+        (LayerAPrime::Interneurons | LayerAPrime::Constant, _) => {}
     }
     Ok(())
 }

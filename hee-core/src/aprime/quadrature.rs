@@ -83,19 +83,49 @@ fn gk15(f: &impl Fn(f64, &mut [f64; NV]), a: f64, b: f64) -> ([f64; NV], [f64; N
     (k, err)
 }
 
+/// A window [lo, hi] that holds all of p(x | η)'s mass but ~e⁻⁴⁶: the
+/// quadratic part alone peaks at c = σ²η, and ψ ≥ 0 only lowers the
+/// integrand, so exp(ηx − φ) ≤ exp(g(c) + ψ(c) − (x−c)²/2σ²) and a window
+/// of half-width R σ with R²/2 = ψ(c) + 46 loses < e⁻⁴⁶ of the mass. It
+/// can be much wider than where the mass is (ψ moves the mode away from c).
+pub fn bounding_window(energy: &BaseEnergy, eta: f64) -> (f64, f64) {
+    let s = energy.sigma();
+    let c = s * s * eta;
+    let r = (2.0 * (energy.psi(c) + 46.0)).sqrt() + 1.0;
+    (c - r * s, c + r * s)
+}
+
+/// Where p(x | η) has its mass: the part of [`bounding_window`] where
+/// log p is within 46 of its maximum, located on a grid of `scan` points
+/// (widened by one grid cell each side). p is log-concave or has one bump
+/// per mode inside it; what is left out is below e⁻⁴⁶ of the peak density.
+pub fn mass_window(energy: &BaseEnergy, eta: f64, scan: usize) -> (f64, f64) {
+    let (lo, hi) = bounding_window(energy, eta);
+    let scan = scan.max(16);
+    let dx = (hi - lo) / (scan - 1) as f64;
+    let g: Vec<f64> = (0..scan)
+        .map(|k| {
+            let x = lo + dx * k as f64;
+            eta * x - energy.phi(x)
+        })
+        .collect();
+    let top = g.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let first = g.iter().position(|&v| v > top - 46.0).unwrap_or(0);
+    let last = g.iter().rposition(|&v| v > top - 46.0).unwrap_or(scan - 1);
+    (
+        lo + dx * first.saturating_sub(1) as f64,
+        lo + dx * (last + 1).min(scan - 1) as f64,
+    )
+}
+
 /// Moments of p(x | η) ∝ exp(ηx − φ(x)) by adaptive quadrature.
 pub fn unit_moments(energy: &BaseEnergy, eta: f64) -> Result<UnitMoments> {
     if !eta.is_finite() {
         return Err(HeeError::param("eta", eta, "must be finite"));
     }
     let s = energy.sigma();
-    let s2 = s * s;
-    // The quadratic part alone peaks at c = σ²η; ψ ≥ 0 only lowers the
-    // integrand, so exp(ηx − φ) ≤ exp(g(c) + ψ(c) − (x−c)²/2σ²) and a window of
-    // half-width R σ with R²/2 = ψ(c) + 46 loses < e⁻⁴⁶ of the mass.
-    let c = s2 * eta;
-    let r = (2.0 * (energy.psi(c) + 46.0)).sqrt() + 1.0;
-    let (lo, hi) = (c - r * s, c + r * s);
+    let c = s * s * eta;
+    let (lo, hi) = bounding_window(energy, eta);
     let g = |x: f64| eta * x - energy.phi(x);
     // Scale by the largest value on a fine grid (exact max not needed).
     let mut gmax = g(c);

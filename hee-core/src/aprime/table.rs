@@ -10,9 +10,10 @@
 //! quadratic part) the error is ~1e-9 times the unit's standardised
 //! fourth and fifth cumulants. The table does not rely on that bound: it
 //! measures its own error at every midpoint, where Hermite error peaks,
-//! against quadrature ([`NormaliserTable::max_error`]), and tests check it
-//! against [`TABLE_TOLERANCE`] at random points. Outside [lo, hi] it falls
-//! back to quadrature, so it is never wrong, only slower.
+//! against quadrature ([`NormaliserTable::max_error`]) and refuses to be
+//! built when that exceeds [`TABLE_TOLERANCE`]; tests check the bound at
+//! random points too. Outside [lo, hi] it falls back to quadrature, so it
+//! is never wrong, only slower.
 
 use rayon::prelude::*;
 
@@ -96,6 +97,17 @@ impl NormaliserTable {
             })
             .collect::<Result<_>>()?;
         t.max_error = errors.into_iter().fold(0.0, f64::max);
+        // A table worse than its stated bound is refused, never used.
+        if t.max_error.is_nan() || t.max_error > TABLE_TOLERANCE {
+            return Err(HeeError::Numerical {
+                routine: "normaliser table",
+                reason: format!(
+                    "measured error {:.3e} of {} exceeds TABLE_TOLERANCE {TABLE_TOLERANCE:.0e} (spacing {spacing:.3e}: use a finer one)",
+                    t.max_error,
+                    energy.name()
+                ),
+            });
+        }
         Ok(t)
     }
 

@@ -64,62 +64,26 @@ pub struct Adaptation {
     pub g: f64,
 }
 
-/// Samples of a batch at which [`Adaptation::for_model`] measures curvature.
-pub const CURVATURE_SAMPLES: usize = 4;
+pub use super::curvature::CURVATURE_SAMPLES;
 
 impl Adaptation {
     /// The tuned kernel for `model` and the data the run will use: `data`
     /// (batch × size(0)) and `latents` (batch × latent units, zero if `None`),
     /// exactly as passed to [`Dynamics::init`].
     ///
-    /// The curvature range is measured by [`CurvatureRange::at_state`] at up
-    /// to [`CURVATURE_SAMPLES`] samples spread evenly over the batch, taking
-    /// the smallest λ_min and the largest λ_max (on a non-gaussian model the
-    /// Hessian varies with the observation), then [`Adaptation::tuned`] picks
-    /// τ_a and g.
+    /// The curvature range is measured by [`CurvatureRange::of_batch`] over
+    /// the layers the kernel moves, then [`Adaptation::tuned`] picks τ_a and g.
     pub fn for_model<T: Real>(
         config: NeuralConfig,
         model: &HeeModel<T>,
         data: MatRef<'_, T>,
         latents: Option<MatRef<'_, T>>,
     ) -> Result<Self> {
-        let (n, n0) = (model.total_size(), model.size(0));
-        let b = data.nrows();
-        if b == 0 || data.ncols() != n0 {
-            return Err(HeeError::dims(
-                "data",
-                format!("batch x {n0} with batch >= 1"),
-                format!("{}x{}", data.nrows(), data.ncols()),
-            ));
-        }
-        super::checks::check_latents(model, latents, b)?;
-        // The layers the kernel moves: x₀ too when it is free.
-        let free: Vec<usize> = (model.offset(config.first_free())..n).collect();
-        let picks = b.min(CURVATURE_SAMPLES);
-        let mut range: Option<CurvatureRange> = None;
-        for p in 0..picks {
-            let r = p * b / picks;
-            let x: Vec<f64> = (0..n)
-                .map(|i| match (i < n0, latents) {
-                    (true, _) => data[(r, i)].f64(),
-                    (false, Some(l)) => l[(r, i - n0)].f64(),
-                    (false, None) => 0.0,
-                })
-                .collect();
-            let c = CurvatureRange::over_units(model, &x, &free)?;
-            range = Some(match range {
-                None => c,
-                Some(a) => CurvatureRange {
-                    lambda_min: a.lambda_min.min(c.lambda_min),
-                    lambda_max: a.lambda_max.max(c.lambda_max),
-                },
-            });
-        }
+        let range = CurvatureRange::of_batch(model, config.first_free(), data, latents)?;
         let interneurons = config
             .a_prime
             .resolve(model)?
             .contains(&LayerAPrime::Interneurons);
-        let range = range.ok_or_else(|| HeeError::dims("data", "batch >= 1", 0))?;
         Adaptation::tuned_with(config, range, interneurons)
     }
 

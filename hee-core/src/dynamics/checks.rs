@@ -32,7 +32,18 @@ pub fn check_step_sizes_for<T: Real>(
     cfg: &NeuralConfig,
 ) -> Result<()> {
     let mut kinds = Vec::with_capacity(model.n_layers());
-    cfg.a_prime.resolve_into(model, &mut kinds)?;
+    check_planned_steps(model, energies, cfg, &mut kinds)
+}
+
+/// [`check_step_sizes_for`] with a reused buffer for the resolved
+/// estimators (the learning step's, which allocates nothing).
+pub(crate) fn check_planned_steps<T: Real>(
+    model: &HeeModel<T>,
+    energies: impl IntoIterator<Item = BaseEnergy>,
+    cfg: &NeuralConfig,
+    kinds: &mut Vec<LayerAPrime>,
+) -> Result<()> {
+    cfg.a_prime.resolve_into(model, kinds)?;
     let (h, he) = (cfg.h(), cfg.h_eps());
     for (l, e) in energies.into_iter().enumerate().take(model.n_layers()) {
         let c = e.max_curvature();

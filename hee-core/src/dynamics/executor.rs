@@ -274,10 +274,10 @@ pub(crate) fn fill_constant_a_prime<T: Real>(
     state: &mut SamplerState<T>,
 ) -> Result<()> {
     let top = model.top();
-    let e = model.energy(top);
+    let e = model.layer_energy(top);
     let mut rows = model.layer_of_mut(state.a_prime.as_mut(), top);
     for (i, &b) in model.bias(top).iter().enumerate() {
-        let a = T::of(quadrature::moments(e, b.f64())?.mean);
+        let a = T::of(quadrature::moments(&e.unit(i), b.f64())?.mean);
         for j in 0..rows.ncols() {
             rows[(i, j)] = a;
         }
@@ -304,7 +304,7 @@ pub fn resync_after_update<T: Real, D: Dynamics<T> + ?Sized>(
             let (e, a) = (col(c.eta.rb(), j), col_mut(c.a_prime.rb_mut(), j));
             for (l, &kind) in kinds.iter().enumerate() {
                 let r = model.offset(l)..model.offset(l + 1);
-                exact_a_prime_into(kind, model.energy(l), &e[r.clone()], &mut a[r])?;
+                exact_a_prime_into(kind, model.layer_energy(l), &e[r.clone()], &mut a[r])?;
             }
         }
         Ok(())

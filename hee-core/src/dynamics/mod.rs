@@ -31,7 +31,8 @@
 //! Where things are: the shared settings in [`config`], the state and the
 //! run's buffers in [`state`], the checks in [`checks`], the kernels in
 //! [`langevin`] and [`adaptation`] (its tuning from the posterior's
-//! curvature in [`curvature`]).
+//! curvature in [`curvature`]), and the step chosen from the current
+//! parameters in [`tuning`].
 
 pub mod adaptation;
 pub mod checks;
@@ -40,6 +41,7 @@ pub mod curvature;
 pub mod executor;
 pub mod langevin;
 pub mod state;
+pub mod tuning;
 
 pub use adaptation::Adaptation;
 pub use checks::{check_step_sizes, check_step_sizes_for};
@@ -49,6 +51,7 @@ pub(crate) use executor::split_step;
 pub use executor::{clamp_data, clamp_data_at, resync_after_update};
 pub use langevin::Langevin;
 pub use state::{Chains, SamplerState, StepInfo, Workspace};
+pub use tuning::{retuned, Tuning};
 
 pub use crate::rng::{RowStreams, StreamPosition};
 

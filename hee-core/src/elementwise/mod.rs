@@ -126,6 +126,41 @@ fn zip_apply2_inline<T: Real>(
         }
     }
 }
+/// `f(out_ij, a_ij, b_ij, v_i)` element-wise, with `v` one value per row
+/// (per unit: a layer's 1/σ_i², or a row's learning rate).
+#[inline]
+pub(crate) fn zip_rows2<T: Real>(
+    mut out: MatMut<'_, T>,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    v: &[T],
+    f: impl Fn(&mut T, T, T, T),
+) {
+    simd::dispatch(
+        #[inline(always)]
+        move || {
+            for j in 0..out.ncols() {
+                match (
+                    contiguous_mut(out.rb_mut(), j),
+                    contiguous(a, j),
+                    contiguous(b, j),
+                ) {
+                    (Some(o), Some(a), Some(b)) => {
+                        for (((o, &a), &b), &v) in o.iter_mut().zip(a).zip(b).zip(v) {
+                            f(o, a, b, v);
+                        }
+                    }
+                    _ => {
+                        for (i, &v) in v.iter().enumerate().take(out.nrows()) {
+                            f(&mut out[(i, j)], a[(i, j)], b[(i, j)], v);
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
 /// Column j as a slice when its rows are contiguous (every internal buffer):
 /// slice loops vectorise, indexed ones with bounds checks do not.
 #[inline(always)]

@@ -54,6 +54,13 @@ impl BaseEnergy {
         }
     }
 
+    /// The same energy with scale σ = `sigma` (validated by the caller).
+    pub fn with_sigma(&self, sigma: f64) -> Self {
+        let mut p = self.params();
+        p[0] = sigma;
+        self.with_params(p)
+    }
+
     /// Short name used in reports and on the command line.
     pub fn name(&self) -> &'static str {
         match self {

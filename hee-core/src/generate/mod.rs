@@ -8,12 +8,14 @@
 //! ψ ≥ 0, so exp(−ψ) ≤ 1 and rejection from the gaussian part is exact: draw
 //! x ~ N(σ²η, σ²), keep it with probability exp(−ψ(x)). Its acceptance rate
 //! E[exp(−ψ(x))] is high where ψ is small over the gaussian's mass and poor
-//! where it is not (a heavy-tailed unit driven far from 0), so after
-//! [`PROPOSALS`] rejections the draw is taken by inverting the CDF of
-//! p(x | η), tabulated on a fine grid over σ²η ± 14σ (which holds all of
-//! p's mass but e⁻⁹⁸ relative to the envelope). An accepted proposal is
-//! distributed as p whatever the number of tries before it, and so is the
-//! fallback, so the mixture is p: exact up to the table's resolution.
+//! where it is not (a heavy-tailed unit driven far from 0, or a sparse one
+//! whose ψ moves the mode far from σ²η), so after [`PROPOSALS`] rejections
+//! the draw is taken by inverting the CDF of p(x | η), tabulated on a fine
+//! grid over where p itself has its mass ([`quadrature::mass_window`]: all
+//! of it but e⁻⁴⁶ of the peak density, found inside the quadrature's own
+//! bounding window). An accepted proposal is distributed as p whatever the
+//! number of tries before it, and so is the fallback, so the mixture is p:
+//! exact up to the table's resolution.
 //! The fraction of draws that needed the fallback is reported per layer.
 //!
 //! Sample j draws from stream j of the run seed's [`Purpose::Chains`] key
@@ -24,6 +26,7 @@ use faer::Mat;
 use rand::Rng;
 use rayon::prelude::*;
 
+use crate::aprime::quadrature;
 use crate::dynamics::{Chains, Dynamics, Observed};
 use crate::energy::BaseEnergy;
 use crate::error::{HeeError, Result};
@@ -34,8 +37,11 @@ use crate::scalar::Real;
 /// Gaussian proposals tried before a draw falls back to the inverse CDF.
 pub const PROPOSALS: u64 = 32;
 
-/// Grid points of the inverse-CDF fallback over σ²η ± 14σ.
+/// Grid points of the inverse-CDF fallback over p's mass window.
 const GRID: usize = 8192;
+
+/// Grid points of the scan that locates the mass window.
+const SCAN: usize = 4096;
 
 /// What [`ancestral`] drew.
 #[derive(Debug, Clone)]
@@ -68,7 +74,7 @@ pub fn ancestral<T: Real>(model: &HeeModel<T>, n: usize, seed: u64) -> Result<An
             x.as_ref().subcols(model.offset(l + 1), model.size(l + 1))
         };
         let eta_l = model.layer_natural_params(l, above)?;
-        let energy = *model.energy(l);
+        let layer = model.layer_energy(l);
         // One row per sample, drawn in parallel, each from its own stream.
         let rows: Vec<(Vec<T>, u64)> = streams
             .as_mut_slice()
@@ -77,7 +83,7 @@ pub fn ancestral<T: Real>(model: &HeeModel<T>, n: usize, seed: u64) -> Result<An
             .map(|(j, rng)| {
                 let mut inverted = 0u64;
                 let row = (0..model.size(l))
-                    .map(|i| draw_unit(&energy, eta_l[(j, i)].f64(), rng, &mut inverted))
+                    .map(|i| draw_unit(&layer.unit(i), eta_l[(j, i)].f64(), rng, &mut inverted))
                     .collect::<Result<Vec<T>>>()?;
                 Ok((row, inverted))
             })
@@ -115,12 +121,11 @@ pub fn draw_unit<T: Real>(
     inverse_cdf(energy, eta, rng.random::<f64>()).map(T::of)
 }
 
-/// The u-quantile of p(x | η): the density on [`GRID`] points over
-/// σ²η ± 14σ, its CDF by the trapezoid rule, inverted with the density
+/// The u-quantile of p(x | η): the density on [`GRID`] points over where
+/// p has its mass, its CDF by the trapezoid rule, inverted with the density
 /// taken linear within a cell.
 fn inverse_cdf(energy: &BaseEnergy, eta: f64, u: f64) -> Result<f64> {
-    let s = energy.sigma();
-    let (lo, hi) = (s * s * eta - 14.0 * s, s * s * eta + 14.0 * s);
+    let (lo, hi) = quadrature::mass_window(energy, eta, SCAN);
     let dx = (hi - lo) / (GRID - 1) as f64;
     let logp: Vec<f64> = (0..GRID)
         .map(|k| {

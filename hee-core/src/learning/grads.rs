@@ -8,8 +8,9 @@ use faer::reborrow::{Reborrow, ReborrowMut};
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
+use super::dispersion::{sigma_count, RowSteps};
 use crate::aprime::quadrature;
-use crate::elementwise::{all_finite, contiguous, zip_map2};
+use crate::elementwise::{all_finite, col, col_mut, contiguous, simd, zip_map2};
 use crate::energy::MAX_ENERGY_PARAMS;
 use crate::error::{HeeError, Result};
 use crate::model::HeeModel;
@@ -25,8 +26,12 @@ pub(crate) const WEIGHT_GRAD_BLOCK: usize = 32;
 pub struct ParamGrads<T> {
     pub weights: Vec<Mat<T>>,
     pub biases: Vec<Vec<T>>,
-    /// Per layer, per base-energy parameter (unused slots zero).
+    /// Per layer, per base-energy parameter (unused slots zero; σ learns
+    /// through `log_sigma` instead).
     pub energy: Vec<[f64; MAX_ENERGY_PARAMS]>,
+    /// Per layer, ∂ log p/∂ log σ: one entry per unit for a layer with σ per
+    /// unit, one otherwise (zero for layers whose σ is fixed).
+    pub log_sigma: Vec<Vec<f64>>,
 }
 
 impl<T: Real> ParamGrads<T> {
@@ -40,6 +45,9 @@ impl<T: Real> ParamGrads<T> {
                 .map(|l| vec![T::zero(); model.size(l)])
                 .collect(),
             energy: vec![[0.0; MAX_ENERGY_PARAMS]; model.n_layers()],
+            log_sigma: (0..model.n_layers())
+                .map(|l| vec![0.0; sigma_count(model, l)])
+                .collect(),
         }
     }
 
@@ -53,6 +61,9 @@ impl<T: Real> ParamGrads<T> {
             *v *= f;
         }
         for v in self.energy.iter_mut().flatten() {
+            *v *= factor;
+        }
+        for v in self.log_sigma.iter_mut().flatten() {
             *v *= factor;
         }
     }
@@ -73,6 +84,12 @@ impl<T: Real> ParamGrads<T> {
                 .biases
                 .iter()
                 .zip(&other.biases)
+                .all(|(a, b)| a.len() == b.len())
+            && self.log_sigma.len() == other.log_sigma.len()
+            && self
+                .log_sigma
+                .iter()
+                .zip(&other.log_sigma)
                 .all(|(a, b)| a.len() == b.len());
         if !fits {
             return Err(HeeError::DimensionMismatch {
@@ -91,6 +108,11 @@ impl<T: Real> ParamGrads<T> {
             }
         }
         for (e, o) in self.energy.iter_mut().zip(&other.energy) {
+            for (v, &u) in e.iter_mut().zip(o) {
+                *v += factor * u;
+            }
+        }
+        for (e, o) in self.log_sigma.iter_mut().zip(&other.log_sigma) {
             for (v, &u) in e.iter_mut().zip(o) {
                 *v += factor * u;
             }
@@ -152,17 +174,19 @@ impl<T: Real> HeeModel<T> {
     /// l ≥ 1). Returns whether every ΔW entry is finite. Internal layout,
     /// shapes unchecked.
     ///
-    /// With `next = Some((rate, w_next))`, each finite block of ΔW_l is also
-    /// turned into W_l + rate·ΔW_l in `w_next[l]` while it is in cache (the
-    /// learning step then swaps the matrices instead of a separate pass
-    /// over W and ΔW); `w_next` is meaningful only when `true` is returned.
+    /// With `next = Some((rate, steps, w_next))`, each finite block of ΔW_l
+    /// is also turned into the new W_l in `w_next[l]` while it is in cache
+    /// (W_l + rate·ΔW_l, or row by row as `steps` plans for a layer stepped
+    /// in mean coordinates); the learning step then swaps the matrices
+    /// instead of a separate pass over W and ΔW. `w_next` is meaningful only
+    /// when `true` is returned.
     pub(crate) fn weight_grads_from(
         &self,
         diff: MatRef<'_, T>,
         pre: MatRef<'_, T>,
         out: &mut ParamGrads<T>,
         par: Par,
-        next: Option<(T, &mut [Mat<T>])>,
+        next: Option<NextWeights<'_, T>>,
     ) -> bool {
         let n = T::of(diff.ncols() as f64);
         let ParamGrads {
@@ -197,9 +221,15 @@ impl<T: Real> HeeModel<T> {
         // Each block of ΔW is checked for finite values right after its
         // product, while it is still in cache: the update must refuse a
         // non-finite ΔW before it changes anything, without a second pass.
-        let (rate, mut next) = match next {
-            Some((rate, m)) => (rate, Some(m)),
-            None => (T::zero(), None),
+        let (rate, steps, mut next) = match next {
+            Some((rate, steps, m)) => (rate, Some(steps), Some(m)),
+            None => (T::zero(), None, None),
+        };
+        // The new W of one block of layer l's columns.
+        let step = |l: usize, wn: MatMut<'_, T>, w_now: MatRef<'_, T>, g: MatRef<'_, T>| match steps
+        {
+            Some(s) if s.per_row[l] => rows_step(wn, w_now, g, &s.keep[l], &s.rate_w[l]),
+            _ => step_block(wn, w_now, g, rate),
         };
         match par {
             Par::Seq => {
@@ -217,7 +247,7 @@ impl<T: Real> HeeModel<T> {
                     );
                     let ok = all_finite(w.as_ref());
                     if let (true, Some(next)) = (ok, next.as_deref_mut()) {
-                        step_block(next[l].as_mut(), self.weight(l), w.as_ref(), rate);
+                        step(l, next[l].as_mut(), self.weight(l), w.as_ref());
                     }
                     finite &= ok;
                 }
@@ -242,7 +272,7 @@ impl<T: Real> HeeModel<T> {
                             matmul(o.rb_mut(), Accum::Replace, dl, a, scale, Par::Seq);
                             let ok = all_finite(o.rb());
                             if ok && with_next {
-                                step_block(wn, w_now, o.rb(), rate);
+                                step(l, wn, w_now, o.rb());
                             }
                             ok
                         })
@@ -305,11 +335,12 @@ impl<T: Real> HeeModel<T> {
         x: MatRef<'_, T>,
         reference: EnergyReference<'_, T>,
     ) -> Result<[f64; MAX_ENERGY_PARAMS]> {
-        let e = *self.energy(l);
+        let layer = self.layer_energy(l);
         let xl = self.layer_of(x, l);
         let mut g = [0.0; MAX_ENERGY_PARAMS];
         for j in 0..xl.ncols() {
             for i in 0..xl.nrows() {
+                let e = layer.unit(i);
                 let d = e.dphi_dtheta(xl[(i, j)].f64());
                 let r = match reference {
                     EnergyReference::Samples(eps) => {
@@ -330,6 +361,10 @@ impl<T: Real> HeeModel<T> {
     }
 }
 
+/// What the learning step forms the new W in: the rate, the plan of rows
+/// stepped in mean coordinates, and the matrices to fill.
+pub(crate) type NextWeights<'a, T> = (T, &'a RowSteps<T>, &'a mut [Mat<T>]);
+
 /// Where the expectation E[∂φ/∂θ] of the energy-parameter gradient comes from.
 #[derive(Debug, Clone, Copy)]
 pub enum EnergyReference<'a, T> {
@@ -343,4 +378,46 @@ pub enum EnergyReference<'a, T> {
 /// compiled for the machine's vector extension.
 fn step_block<T: Real>(out: MatMut<'_, T>, w: MatRef<'_, T>, g: MatRef<'_, T>, rate: T) {
     zip_map2(out, w, g, move |w, g| w + rate * g);
+}
+
+/// out_ij = keep_i·w_ij + rate_i·g_ij: a block of W (a few whole columns)
+/// stepped row by row (the mean parametrisation, `dispersion`).
+fn rows_step<T: Real>(
+    mut out: MatMut<'_, T>,
+    w: MatRef<'_, T>,
+    g: MatRef<'_, T>,
+    keep: &[T],
+    rate: &[T],
+) {
+    simd::dispatch(
+        #[inline(always)]
+        move || {
+            for j in 0..out.ncols() {
+                let (o, w, g) = (col_mut(out.rb_mut(), j), col(w, j), col(g, j));
+                for ((((o, &w), &g), &k), &r) in o.iter_mut().zip(w).zip(g).zip(keep).zip(rate) {
+                    *o = k * w + r * g;
+                }
+            }
+        },
+    )
+}
+
+/// [`rows_step`] in place: w_ij ← keep_i·w_ij + rate_i·g_ij (same rounding).
+pub(crate) fn rows_step_in_place<T: Real>(
+    mut w: MatMut<'_, T>,
+    g: MatRef<'_, T>,
+    keep: &[T],
+    rate: &[T],
+) {
+    simd::dispatch(
+        #[inline(always)]
+        move || {
+            for j in 0..w.ncols() {
+                let (wc, g) = (col_mut(w.rb_mut(), j), col(g, j));
+                for (((w, &g), &k), &r) in wc.iter_mut().zip(g).zip(keep).zip(rate) {
+                    *w = k * *w + r * g;
+                }
+            }
+        },
+    )
 }

@@ -7,29 +7,36 @@
 //! presynaptic rate. Averaged over the posterior this is ∇ log p(x₀)
 //! (Fisher's identity), so no free-running negative phase is needed.
 
+pub mod dispersion;
 mod grads;
 mod minibatch;
 pub mod negative_phase;
 mod step;
 mod update;
 
+pub use dispersion::{DispersionLearning, LayerSet, Parametrisation};
 pub use grads::{EnergyReference, ParamGrads};
 pub use minibatch::{train_minibatch, train_minibatch_at, MinibatchInfo, MinibatchSchedule};
 pub use negative_phase::{pcd_step, pcd_update, two_phase_gradients, PcdInfo, PcdScratch};
 pub use step::{learning_step, LearningScratch};
 pub use update::{apply_gradients, local_gradients, proposed_energies};
 
-use crate::error::{non_negative, Result};
+use crate::error::{non_negative, positive, Result};
 
 /// Learning rates of the local rule (plain SGD on the ascent direction).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct LocalLearning {
     /// Rate for the weights W.
     pub lr_weights: f64,
     /// Rate for the biases b.
     pub lr_biases: f64,
-    /// Rate for base-energy parameters (0 keeps them fixed).
+    /// Rate for the ψ parameters of the base energies (λ, δ, w, ν; 0 keeps
+    /// them fixed). σ learns through `sigma`.
     pub lr_energy: f64,
+    /// Which σ learn (as log σ), at what rate, above what floor.
+    pub sigma: DispersionLearning,
+    /// The coordinates W, b and σ of gaussian layers are stepped in.
+    pub parametrisation: Parametrisation,
 }
 
 impl LocalLearning {
@@ -38,15 +45,18 @@ impl LocalLearning {
         LocalLearning {
             lr_weights: lr,
             lr_biases: lr,
-            lr_energy: 0.0,
+            ..LocalLearning::default()
         }
     }
 
-    /// Checks that every rate is finite and ≥ 0.
+    /// Checks that every rate is finite and ≥ 0, and the σ floor > 0.
     pub fn validate(&self) -> Result<()> {
         non_negative("lr_weights", self.lr_weights)?;
         non_negative("lr_biases", self.lr_biases)?;
-        non_negative("lr_energy", self.lr_energy)
+        non_negative("lr_energy", self.lr_energy)?;
+        non_negative("lr_sigma", self.sigma.rate)?;
+        positive("sigma_max_step", self.sigma.max_step)?;
+        positive("sigma_min", self.sigma.floor)
     }
 
     /// Multiplies every rate by `factor` (for schedules).
@@ -55,6 +65,11 @@ impl LocalLearning {
             lr_weights: self.lr_weights * factor,
             lr_biases: self.lr_biases * factor,
             lr_energy: self.lr_energy * factor,
+            sigma: DispersionLearning {
+                rate: self.sigma.rate * factor,
+                ..self.sigma
+            },
+            parametrisation: self.parametrisation,
         }
     }
 }

@@ -3,9 +3,11 @@
 
 use faer::Mat;
 
+use super::dispersion::RowSteps;
 use super::grads::ParamGrads;
 use super::update::{apply, energy_gradients, proposed_energies};
 use super::LocalLearning;
+use crate::dynamics::checks::check_planned_steps;
 use crate::dynamics::{check_step_sizes_for, split_step, Chains, Dynamics, StepInfo};
 use crate::error::{HeeError, Result};
 use crate::model::HeeModel;
@@ -22,6 +24,8 @@ pub struct LearningScratch<T> {
     /// W_l + rate·ΔW_l, formed beside ΔW by the learning step and then
     /// swapped with W_l (so the update needs no pass of its own).
     next_weights: Vec<Mat<T>>,
+    /// The plan of the step: new σ, and rows stepped in mean coordinates.
+    steps: RowSteps<T>,
 }
 
 impl<T: Real> LearningScratch<T> {
@@ -35,6 +39,7 @@ impl<T: Real> LearningScratch<T> {
             next_weights: (0..model.top())
                 .map(|l| Mat::zeros(model.size(l), model.size(l + 1)))
                 .collect(),
+            steps: RowSteps::new(model),
         }
     }
 }
@@ -69,15 +74,33 @@ pub fn learning_step<T: Real, D: Dynamics<T> + ?Sized>(
 ) -> Result<StepInfo> {
     check_scratch(model, chains, scratch)?;
     let cfg = dynamics.config();
+    let learn_energy = rates.lr_energy > 0.0 || rates.sigma.active();
+    if learn_energy {
+        // From the state at the start of the step, like W and b (the
+        // workspace's list of estimators: no allocation per step).
+        let kinds = &mut chains.workspace.kinds;
+        cfg.a_prime.resolve_into(model, kinds)?;
+        energy_gradients(model, &chains.state, rates, kinds, &mut scratch.grads)?;
+    }
+    scratch.steps.plan(model, &scratch.grads, rates)?;
     if rates.lr_energy > 0.0 {
-        // From the state at the start of the step, like W and b.
-        energy_gradients(model, &chains.state, &cfg.a_prime, &mut scratch.grads)?;
-        check_step_sizes_for(model, proposed_energies(model, &scratch.grads, rates)?, cfg)?;
+        let energies = proposed_energies(model, &scratch.grads, rates)?;
+        let steps = &scratch.steps;
+        let planned = energies
+            .into_iter()
+            .enumerate()
+            .map(|(l, e)| e.with_sigma(steps.smallest(l)));
+        check_step_sizes_for(model, planned, cfg)?;
+    } else if rates.sigma.active() {
+        let steps = &scratch.steps;
+        let planned = (0..model.n_layers()).map(|l| model.energy(l).with_sigma(steps.smallest(l)));
+        check_planned_steps(model, planned, cfg, &mut chains.workspace.kinds)?;
     }
     let LearningScratch {
         fx,
         grads,
         next_weights,
+        steps,
         ..
     } = scratch;
     split_step(dynamics, model, chains, fx.as_mut(), |model, pre, diff| {
@@ -90,9 +113,15 @@ pub fn learning_step<T: Real, D: Dynamics<T> + ?Sized>(
             pre,
             grads,
             faer::Par::rayon(0),
-            Some((lw, &mut next_weights[..])),
+            Some((lw, &*steps, &mut next_weights[..])),
         );
-        apply(model, grads, rates, finite.then_some(&mut next_weights[..]))
+        apply(
+            model,
+            grads,
+            rates,
+            steps,
+            finite.then_some(&mut next_weights[..]),
+        )
     })
 }
 

@@ -12,9 +12,8 @@ use faer::linalg::matmul::matmul;
 use faer::reborrow::{Reborrow, ReborrowMut};
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 
-use super::HeeModel;
-use crate::elementwise::{sub_df_times, zip_map2};
-use crate::energy::BaseEnergy;
+use super::{HeeModel, LayerEnergy};
+use crate::elementwise::{sub_df_times, zip_map2, zip_rows2};
 use crate::error::{HeeError, Result};
 use crate::scalar::Real;
 
@@ -100,12 +99,7 @@ impl<T: Real> HeeModel<T> {
         for k in first_free..=self.top() {
             let xk = self.layer_of(x, k);
             let mut gk = self.layer_of_mut(grad.rb_mut(), k);
-            dphi_minus(
-                self.layers[k].energy,
-                gk.rb_mut(),
-                xk,
-                self.layer_of(eta, k),
-            );
+            dphi_minus(self.layer_energy(k), gk.rb_mut(), xk, self.layer_of(eta, k));
             if k == 0 {
                 continue;
             }
@@ -135,15 +129,19 @@ impl<T: Real> HeeModel<T> {
     }
 }
 
-/// out = φ′(x) − η element-wise, compiled once per energy kind.
+/// out = φ′(x) − η element-wise, compiled once per energy kind; a gaussian
+/// layer with σ per unit takes x/σ_i² − η.
 #[inline]
 fn dphi_minus<T: Real>(
-    energy: BaseEnergy,
+    layer: LayerEnergy<'_, T>,
     out: MatMut<'_, T>,
     x: MatRef<'_, T>,
     eta: MatRef<'_, T>,
 ) {
-    crate::with_unit_energy!(T, energy, |e| zip_map2(out, x, eta, move |xv, ev| e
+    if let Some(inv_s2) = layer.inv_s2() {
+        return zip_rows2(out, x, eta, inv_s2, |o, xv, ev, q| *o = xv * q - ev);
+    }
+    crate::with_unit_energy!(T, layer.energy, |e| zip_map2(out, x, eta, move |xv, ev| e
         .dphi(xv)
         - ev))
 }

@@ -143,7 +143,7 @@ impl<T: Real> HeeModel<T> {
         for j in 0..e.ncols() {
             exact_a_prime_into(
                 kind,
-                self.energy(l),
+                self.layer_energy(l),
                 col(e.as_ref(), j),
                 col_mut(out.as_mut(), j),
             )?;
@@ -167,7 +167,7 @@ impl<T: Real> HeeModel<T> {
                     LayerAPrime::Quadrature
                 };
                 let r = self.offsets[l]..self.offsets[l + 1];
-                exact_a_prime_into(kind, self.energy(l), &e[r.clone()], &mut o[r])?;
+                exact_a_prime_into(kind, self.layer_energy(l), &e[r.clone()], &mut o[r])?;
             }
         }
         Ok(())

@@ -64,9 +64,10 @@ impl<T: Real> HeeModel<T> {
             .map(|j| {
                 let mut acc = start(j);
                 for l in 0..self.n_layers() {
-                    let e = self.layers[l].energy;
+                    let layer = self.layer_energy(l);
                     let (xl, el) = (self.layer_of(x, l), self.layer_of(eta, l));
                     for i in 0..xl.nrows() {
+                        let e = layer.unit(i);
                         let (xv, ev) = (xl[(i, j)].f64(), el[(i, j)].f64());
                         let term = if normalised {
                             e.phi(xv) - ev * xv + quadrature::moments(&e, ev)?.log_normaliser

@@ -18,15 +18,39 @@ use crate::scalar::Real;
 #[derive(Debug, Clone)]
 pub struct LogJoint {
     energies: Vec<BaseEnergy>,
+    /// σ per unit of the gaussian layers that have them.
+    unit_sigmas: Vec<Option<Vec<f64>>>,
     tables: Vec<Option<NormaliserTable>>,
-    /// ½ log(2πσ²) of each gaussian layer (a(0)).
+    /// Per gaussian layer, σ² and ½ log(2πσ²) (= a(0)) of each unit, or
+    /// one entry for a layer that shares σ.
+    gaussian: Vec<Option<GaussianTerms>>,
+}
+
+#[derive(Debug, Clone)]
+struct GaussianTerms {
+    s2: Vec<f64>,
     log_norm0: Vec<f64>,
+}
+
+impl GaussianTerms {
+    fn new(sigmas: &[f64]) -> Self {
+        GaussianTerms {
+            s2: sigmas.iter().map(|s| s * s).collect(),
+            log_norm0: sigmas
+                .iter()
+                .map(|&s| gaussian_moments(s, 0.0).log_normaliser)
+                .collect(),
+        }
+    }
 }
 
 impl LogJoint {
     /// Tables for every non-gaussian layer of `model`.
     pub fn new<T: Real>(model: &HeeModel<T>) -> Result<Self> {
         let energies: Vec<BaseEnergy> = (0..model.n_layers()).map(|l| *model.energy(l)).collect();
+        let unit_sigmas: Vec<Option<Vec<f64>>> = (0..model.n_layers())
+            .map(|l| model.unit_sigmas(l).map(<[f64]>::to_vec))
+            .collect();
         let tables = energies
             .iter()
             .map(|e| {
@@ -37,14 +61,21 @@ impl LogJoint {
                 }
             })
             .collect::<Result<_>>()?;
-        let log_norm0 = energies
+        let gaussian = energies
             .iter()
-            .map(|e| gaussian_moments(e.sigma(), 0.0).log_normaliser)
+            .zip(&unit_sigmas)
+            .map(|(e, u)| {
+                e.is_gaussian().then(|| match u {
+                    Some(s) => GaussianTerms::new(s),
+                    None => GaussianTerms::new(&[e.sigma()]),
+                })
+            })
             .collect();
         Ok(LogJoint {
             energies,
+            unit_sigmas,
             tables,
-            log_norm0,
+            gaussian,
         })
     }
 
@@ -57,21 +88,40 @@ impl LogJoint {
             .fold(0.0, f64::max)
     }
 
-    /// (a_l(η), a_l′(η)) of one unit of layer `l`.
+    /// (a_l(η), a_l′(η)) of one unit of layer `l` (unit 0 of a layer with
+    /// σ per unit; see [`unit_at`](Self::unit_at)).
     pub fn unit(&self, l: usize, eta: f64) -> Result<(f64, f64)> {
-        match &self.tables[l] {
-            Some(t) => t.eval(eta),
-            None => {
+        self.unit_at(l, 0, eta)
+    }
+
+    /// (a(η), a′(η)) of unit `i` of layer `l`.
+    pub fn unit_at(&self, l: usize, i: usize, eta: f64) -> Result<(f64, f64)> {
+        match (&self.tables[l], &self.gaussian[l]) {
+            (Some(t), _) => t.eval(eta),
+            (None, Some(g)) => {
                 // a(η) = σ²η²/2 + ½ log(2πσ²), a′(η) = σ²η.
-                let s2 = self.energies[l].sigma().powi(2);
-                Ok((0.5 * s2 * eta * eta + self.log_norm0[l], s2 * eta))
+                let k = if g.s2.len() == 1 { 0 } else { i };
+                let s2 = g.s2[k];
+                Ok((0.5 * s2 * eta * eta + g.log_norm0[k], s2 * eta))
             }
+            (None, None) => unreachable!("every layer has a table or is gaussian"),
+        }
+    }
+
+    /// φ of unit `i` of layer `l` at x.
+    fn phi(&self, l: usize, i: usize, x: f64) -> f64 {
+        match &self.gaussian[l] {
+            Some(g) => x * x / (2.0 * g.s2[if g.s2.len() == 1 { 0 } else { i }]),
+            None => self.energies[l].phi(x),
         }
     }
 
     fn check<T: Real>(&self, model: &HeeModel<T>) -> Result<()> {
         let same = model.n_layers() == self.energies.len()
-            && (0..model.n_layers()).all(|l| *model.energy(l) == self.energies[l]);
+            && (0..model.n_layers()).all(|l| {
+                *model.energy(l) == self.energies[l]
+                    && model.unit_sigmas(l) == self.unit_sigmas[l].as_deref()
+            });
         if same {
             Ok(())
         } else {
@@ -104,11 +154,11 @@ impl LogJoint {
                 let (xj, ej) = (xt.col_as_slice(j), et.col_as_slice(j));
                 (0..n)
                     .map(|l| {
-                        let e = &self.energies[l];
                         let mut u = 0.0;
-                        for c in model.offset(l)..model.offset(l) + model.size(l) {
+                        for i in 0..model.size(l) {
+                            let c = model.offset(l) + i;
                             let (xv, ev) = (xj[c].f64(), ej[c].f64());
-                            u += e.phi(xv) - ev * xv + self.unit(l, ev)?.0;
+                            u += self.phi(l, i, xv) - ev * xv + self.unit_at(l, i, ev)?.0;
                         }
                         Ok(u)
                     })
@@ -129,8 +179,9 @@ impl LogJoint {
             .try_for_each(|(j, mut col)| -> Result<()> {
                 let ej = et.col_as_slice(j);
                 for l in 0..model.n_layers() {
-                    for c in model.offset(l)..model.offset(l) + model.size(l) {
-                        col[(c, 0)] = T::of(self.unit(l, ej[c].f64())?.1);
+                    for i in 0..model.size(l) {
+                        let c = model.offset(l) + i;
+                        col[(c, 0)] = T::of(self.unit_at(l, i, ej[c].f64())?.1);
                     }
                 }
                 Ok(())

@@ -21,6 +21,7 @@
 //! matrix product); the hot loops call the `pub(crate)` `*_unchecked`
 //! kernels on those.
 
+pub mod dispersion;
 pub mod drift;
 pub mod eta;
 pub mod joint;
@@ -34,6 +35,9 @@ use crate::energy::BaseEnergy;
 use crate::error::{HeeError, Result};
 use crate::nonlinearity::Nonlinearity;
 use crate::scalar::Real;
+
+pub use dispersion::LayerEnergy;
+use dispersion::UnitSigmas;
 
 /// One layer: its width and the base energy of its units.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -53,6 +57,8 @@ pub struct HeeModel<T> {
     weights: Vec<Mat<T>>,
     /// b_l for every layer (b_top is the top layer's natural parameter).
     biases: Vec<Vec<T>>,
+    /// σ per unit, for the gaussian layers that have one ([`dispersion`]).
+    unit_sigmas: Vec<Option<UnitSigmas<T>>>,
     nonlinearity: Nonlinearity,
 }
 
@@ -86,6 +92,7 @@ impl<T: Real> HeeModel<T> {
             offsets,
             weights,
             biases,
+            unit_sigmas: vec![None; layers.len()],
             nonlinearity,
         })
     }
@@ -143,11 +150,25 @@ impl<T: Real> HeeModel<T> {
     pub fn energy(&self, l: usize) -> &BaseEnergy {
         &self.layers[l].energy
     }
-    /// Replaces the base energy of layer l (validated).
+    /// Replaces the base energy of layer l (validated). A layer with σ
+    /// per unit keeps them (its energy carries the smallest) and must stay
+    /// gaussian.
     pub fn set_energy(&mut self, l: usize, energy: BaseEnergy) -> Result<()> {
         self.check_layer(l)?;
         energy.validate(&format!("layers[{l}].energy"))?;
-        self.layers[l].energy = energy;
+        match &self.unit_sigmas[l] {
+            Some(_) if !energy.is_gaussian() => {
+                return Err(HeeError::Unsupported(format!(
+                    "layer {l} has one sigma per unit, which needs a gaussian energy, not {}",
+                    energy.name()
+                )));
+            }
+            Some(u) => {
+                let smallest = u.sigma.iter().cloned().fold(f64::INFINITY, f64::min);
+                self.layers[l].energy = energy.with_sigma(smallest);
+            }
+            None => self.layers[l].energy = energy,
+        }
         Ok(())
     }
     /// The nonlinearity f.
@@ -231,6 +252,11 @@ impl<T: Real> HeeModel<T> {
                 .iter()
                 .map(|b| b.iter().map(|v| U::of(v.f64())).collect())
                 .collect(),
+            unit_sigmas: self
+                .unit_sigmas
+                .iter()
+                .map(|u| u.as_ref().map(UnitSigmas::cast))
+                .collect(),
             nonlinearity: self.nonlinearity,
         }
     }
@@ -280,7 +306,7 @@ impl<T: Real> HeeModel<T> {
         for k in 1..self.n_layers() {
             let mut c = self.layers[k].energy.max_curvature();
             let below = &self.weights[k - 1];
-            let s2 = self.layers[k - 1].energy.sigma().powi(2);
+            let s2 = self.layer_energy(k - 1).max_sigma().powi(2);
             // ‖W‖²_F bounds the spectral norm squared; A″ ≤ σ² for the
             // layers this bound is meant for.
             let mut fro = 0.0;

@@ -116,7 +116,8 @@ impl Gaussian {
 #[derive(Debug, Clone)]
 pub struct LinearGaussian {
     sizes: Vec<usize>,
-    sigma2: Vec<f64>,
+    /// σ² of every unit of every layer.
+    sigma2: Vec<Vec<f64>>,
     w: Vec<Mat<f64>>,
     b: Vec<Vec<f64>>,
 }
@@ -139,7 +140,10 @@ impl LinearGaussian {
                     model.energy(l).name()
                 )));
             }
-            sigma2.push(model.energy(l).sigma().powi(2));
+            sigma2.push(match model.unit_sigmas(l) {
+                Some(u) => u.iter().map(|s| s * s).collect(),
+                None => vec![model.energy(l).sigma().powi(2); model.size(l)],
+            });
         }
         Ok(LinearGaussian {
             sizes: model.layers().iter().map(|s| s.size).collect(),
@@ -164,9 +168,18 @@ impl LinearGaussian {
     pub fn size(&self, l: usize) -> usize {
         self.sizes[l]
     }
-    /// σ_l².
+    /// σ_l² of a layer whose units share σ (unit 0's otherwise; see
+    /// [`unit_sigma2`](Self::unit_sigma2)).
     pub fn sigma2(&self, l: usize) -> f64 {
-        self.sigma2[l]
+        self.sigma2[l][0]
+    }
+    /// σ² of every unit of layer l.
+    pub fn unit_sigma2(&self, l: usize) -> &[f64] {
+        &self.sigma2[l]
+    }
+    /// True when every layer's units share one σ.
+    pub fn shares_sigma(&self) -> bool {
+        self.sigma2.iter().all(|s| s.iter().all(|&v| v == s[0]))
     }
     /// W_l.
     pub fn weight(&self, l: usize) -> MatRef<'_, f64> {
@@ -186,21 +199,23 @@ impl LinearGaussian {
     }
 
     /// Λ = ∇²U over the latents: block tridiagonal with diagonal blocks
-    /// I/σ_k² + σ²_{k−1} W_{k−1}ᵀ W_{k−1} and off-diagonal blocks −W_k.
+    /// D_k⁻¹ + W_{k−1}ᵀ D_{k−1} W_{k−1} (D_l = diag σ_l² of its units) and
+    /// off-diagonal blocks −W_k.
     pub fn precision(&self) -> Mat<f64> {
         let d = self.latent_dim();
         let mut p = Mat::<f64>::zeros(d, d);
         for k in 1..self.n_layers() {
             let o = self.latent_offset(k);
             let wb = &self.w[k - 1];
+            let below = &self.sigma2[k - 1];
             for i in 0..self.sizes[k] {
-                p[(o + i, o + i)] += 1.0 / self.sigma2[k];
+                p[(o + i, o + i)] += 1.0 / self.sigma2[k][i];
                 for j in 0..self.sizes[k] {
                     let mut s = 0.0;
                     for r in 0..wb.nrows() {
-                        s += wb[(r, i)] * wb[(r, j)];
+                        s += below[r] * wb[(r, i)] * wb[(r, j)];
                     }
-                    p[(o + i, o + j)] += self.sigma2[k - 1] * s;
+                    p[(o + i, o + j)] += s;
                 }
             }
             if k + 1 < self.n_layers() {
@@ -226,7 +241,7 @@ impl LinearGaussian {
             // Residual of the layer below at x = 0.
             let r: Vec<f64> = (0..self.sizes[k - 1])
                 .map(|i| {
-                    let mean = self.sigma2[k - 1] * self.b[k - 1][i];
+                    let mean = self.sigma2[k - 1][i] * self.b[k - 1][i];
                     if k == 1 {
                         x0[i] - mean
                     } else {
@@ -265,20 +280,34 @@ impl LinearGaussian {
     }
 
     /// The marginal p(x₀), by the top-down recursion
-    /// mean_l = σ_l²(W_l mean_{l+1} + b_l), cov_l = σ_l⁴ W_l cov_{l+1} W_lᵀ + σ_l² I.
+    /// mean_l = D_l(W_l mean_{l+1} + b_l), cov_l = D_l W_l cov_{l+1} W_lᵀ D_l + D_l
+    /// (D_l = diag σ_l²).
     pub fn marginal(&self) -> Result<Gaussian> {
         let top = self.n_layers() - 1;
-        let mut mean: Vec<f64> = self.b[top].iter().map(|v| self.sigma2[top] * v).collect();
-        let mut cov = Mat::<f64>::identity(self.sizes[top], self.sizes[top]) * self.sigma2[top];
+        let st = &self.sigma2[top];
+        let mut mean: Vec<f64> = self.b[top].iter().zip(st).map(|(v, s)| s * v).collect();
+        let mut cov = Mat::from_fn(self.sizes[top], self.sizes[top], |i, j| {
+            if i == j {
+                st[i]
+            } else {
+                0.0
+            }
+        });
         for l in (0..top).rev() {
-            let w = &self.w[l];
-            let s2 = self.sigma2[l];
-            let wm = w * Mat::from_fn(mean.len(), 1, |i, _| mean[i]);
+            let s2 = &self.sigma2[l];
+            // D_l W_l, row i scaled by σ_i².
+            let dw = Mat::from_fn(self.w[l].nrows(), self.w[l].ncols(), |i, j| {
+                s2[i] * self.w[l][(i, j)]
+            });
+            let wm = &self.w[l] * Mat::from_fn(mean.len(), 1, |i, _| mean[i]);
             mean = (0..self.sizes[l])
-                .map(|i| s2 * (wm[(i, 0)] + self.b[l][i]))
+                .map(|i| s2[i] * (wm[(i, 0)] + self.b[l][i]))
                 .collect();
-            cov = (w * &cov * w.transpose()) * (s2 * s2)
-                + Mat::<f64>::identity(self.sizes[l], self.sizes[l]) * s2;
+            let mut next = &dw * &cov * dw.transpose();
+            for i in 0..self.sizes[l] {
+                next[(i, i)] += s2[i];
+            }
+            cov = next;
         }
         Gaussian::new(mean, cov)
     }

@@ -134,6 +134,11 @@ impl MomentRecursion {
         x0: &[f64],
     ) -> Result<Self> {
         config.validate()?;
+        if !model.shares_sigma() {
+            return Err(HeeError::Unsupported(
+                "moment recursion is for layers that share one sigma".into(),
+            ));
+        }
         if config.observed != Observed::Clamped {
             return Err(HeeError::Unsupported(
                 "moment recursion is for clamped x0".into(),

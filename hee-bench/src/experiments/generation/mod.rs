@@ -20,13 +20,18 @@ use std::path::{Path, PathBuf};
 use hee_core::faer::{Mat, MatRef};
 use hee_core::Dynamics;
 use hee_eval::classifier::{Classifier, ClassifierConfig};
-use hee_eval::sample_quality::{frechet_distance, kid, nearest_distances, precision_recall};
+use hee_eval::sample_quality::{
+    frechet_distance, kid, nearest_distances, precision_recall, recognisability,
+};
 
 use super::RunOptions;
 use crate::generate::{free_kernel, generate, readout, GenerateOptions, Mode, Readout};
 
 use crate::train::{TrainConfig, Training};
 use crate::CliError;
+
+/// The class probability from which the classifier is confident of a sample.
+pub const CONFIDENT: f64 = 0.9;
 
 mod budgets;
 mod relaxation;
@@ -166,8 +171,23 @@ fn test_bpd(
     Ok(row.bits_per_dim)
 }
 
+/// The budgets to train at: `opts.budgets`, or [`BUDGETS`] (`--quick`:
+/// the first two); 1 (the main model, which every metric row comes from)
+/// must be among them.
+fn budgets_of(opts: &RunOptions) -> Result<Vec<usize>, CliError> {
+    let default = if opts.quick { &BUDGETS[..2] } else { BUDGETS };
+    let b = opts.budgets.clone().unwrap_or_else(|| default.to_vec());
+    if !b.contains(&1) || b.contains(&0) {
+        return Err(CliError::Usage(format!(
+            "--budgets {b:?}: must include 1 (the default model) and be >= 1"
+        )));
+    }
+    Ok(b)
+}
+
 /// Trains the classifier, the models, generates and measures.
 pub fn run(opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Generation, CliError> {
+    let budgets = budgets_of(opts)?;
     let datasets: &[&str] = if opts.quick {
         &["mnist"]
     } else {
@@ -254,6 +274,7 @@ pub fn run(opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Generati
             )?;
             let pr = precision_recall(f_test.as_ref(), f.as_ref(), 3)?;
             let nn = nearest_distances(queries.as_ref(), train.as_ref())?;
+            let rec = recognisability(cls.probabilities(x.as_ref())?.as_ref(), CONFIDENT)?;
             Ok(MetricsRow {
                 dataset: name.to_string(),
                 method: method.to_string(),
@@ -267,12 +288,14 @@ pub fn run(opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Generati
                 train_seconds: train_s,
                 sample_seconds: sample_s,
                 test_bpd: f64::NAN,
+                confident: rec.confident,
+                class_entropy: rec.class_entropy,
             })
         };
         let mut push = |row: MetricsRow, progress: &mut dyn FnMut(&str)| {
             progress(&format!(
-                "generation: {name} {:<12} seed {}: FCD {:.3}, KID {:.4} ± {:.4}, precision {:.3}, recall {:.3}, nn-train {:.3}",
-                row.method, row.seed, row.fcd, row.kid, row.kid_se, row.precision, row.recall, row.nn_train_dist
+                "generation: {name} {:<12} seed {}: FCD {:.3}, KID {:.4} ± {:.4}, precision {:.3}, recall {:.3}, nn-train {:.3}, confident {:.3}, class entropy {:.2} bits",
+                row.method, row.seed, row.fcd, row.kid, row.kid_se, row.precision, row.recall, row.nn_train_dist, row.confident, row.class_entropy
             ));
             out.rows.push(row);
         };
@@ -286,7 +309,7 @@ pub fn run(opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Generati
         );
         for s in 0..opts.seeds.max(1) as u64 {
             let seed = opts.seed + s;
-            for &k in BUDGETS {
+            for &k in &budgets {
                 let cfg = budgets::config_at(&base, seed, k);
                 // Budget 1 is `hee train`'s default schedule: the main model.
                 let dir = if k == 1 {

@@ -28,6 +28,10 @@ pub struct MetricsRow {
     pub sample_seconds: f64,
     /// Held-out bits/dim of the HEE model by AIS (NaN for other methods).
     pub test_bpd: f64,
+    /// Share of the samples the classifier assigns one class with
+    /// probability ≥ 0.9, and the entropy (bits) of its class histogram.
+    pub confident: f64,
+    pub class_entropy: f64,
 }
 
 /// One point of the joint-generation curve.
@@ -57,6 +61,8 @@ impl MetricsRow {
             train_seconds,
             sample_seconds: 0.0,
             test_bpd: f64::NAN,
+            confident: f64::NAN,
+            class_entropy: f64::NAN,
         }
     }
 
@@ -80,6 +86,8 @@ impl MetricsRow {
             } else {
                 format!("{:.4}", m.test_bpd)
             },
+            format!("{:.4}", m.confident),
+            format!("{:.4}", m.class_entropy),
         ]
     }
 }
@@ -102,7 +110,7 @@ impl StepsRow {
 pub fn write(opts: &RunOptions, r: &Generation) -> Result<Vec<PathBuf>, CliError> {
     prepare_dir(&opts.out)?;
     let metrics = opts.out.join("metrics.csv");
-    let header = "dataset,method,seed,fcd,kid,kid_se,precision,recall,nn_train_dist,train_seconds,sample_seconds,test_bpd";
+    let header = "dataset,method,seed,fcd,kid,kid_se,precision,recall,nn_train_dist,train_seconds,sample_seconds,test_bpd,confident,class_entropy_bits";
     write_rows(&metrics, header, &r.rows, MetricsRow::cells)?;
     let cls = opts.out.join("classifier.csv");
     write_rows(

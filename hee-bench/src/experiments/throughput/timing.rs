@@ -129,6 +129,7 @@ impl StepBench {
             lr_weights: 1e-6,
             lr_biases: 1e-6,
             lr_energy: 0.0,
+            ..LocalLearning::default()
         };
         match self.mode {
             Mode::Inference => {
