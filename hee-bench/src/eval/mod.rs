@@ -24,7 +24,7 @@ use crate::train::{load_data, load_run};
 use crate::CliError;
 
 mod row;
-pub use row::{LikelihoodRow, HEADER};
+pub use row::{fixed_cell, LikelihoodRow, HEADER};
 
 /// What `hee eval --log-likelihood` does.
 #[derive(Debug, Clone)]

@@ -139,13 +139,7 @@ impl LikelihoodRow {
 
     /// The cells of `likelihood.csv`.
     pub fn cells(&self) -> Vec<String> {
-        let f = |v: f64, p: usize| {
-            if v.is_nan() {
-                String::new()
-            } else {
-                format!("{v:.p$}")
-            }
-        };
+        let f = fixed_cell;
         vec![
             self.model.clone(),
             self.dataset.clone(),
@@ -168,5 +162,15 @@ impl LikelihoodRow {
                 format!("{:.2e}", self.max_table_error)
             },
         ]
+    }
+}
+
+/// `v` with `p` decimals for a CSV cell; NaN (a value that does not exist)
+/// as an empty cell.
+pub fn fixed_cell(v: f64, p: usize) -> String {
+    if v.is_nan() {
+        String::new()
+    } else {
+        format!("{v:.p$}")
     }
 }

@@ -159,13 +159,7 @@ pub struct SearchRow {
 
 impl SearchRow {
     fn cells(&self) -> Vec<String> {
-        let f = |v: f64, p: usize| {
-            if v.is_nan() {
-                String::new()
-            } else {
-                format!("{v:.p$}")
-            }
-        };
+        let f = crate::eval::fixed_cell;
         vec![
             self.name.clone(),
             format!("\"{}\"", self.change),

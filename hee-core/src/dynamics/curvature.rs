@@ -253,14 +253,16 @@ fn lanczos_eigenvalues(
     let (n, d) = (x.len(), free.len());
     let steps = LANCZOS_STEPS.min(d);
     let norm = |v: &[f64]| v.iter().map(|a| a * a).sum::<f64>().sqrt();
+    let e = eps.iter().cloned().fold(f64::INFINITY, f64::min);
+    // Each unit's position in `free`, looked up once rather than per entry.
+    let mut slot = vec![None; n];
+    for (k, &f) in free.iter().enumerate() {
+        slot[f] = Some(k);
+    }
     let hvp = |v: &[f64]| -> Result<Vec<f64>> {
-        let e = eps.iter().cloned().fold(f64::INFINITY, f64::min);
         let xs = Mat::from_fn(n, 2, |i, c| {
             let sign = if c == 0 { 1.0 } else { -1.0 };
-            x[i] + match free.iter().position(|&f| f == i) {
-                Some(k) => sign * e * v[k],
-                None => 0.0,
-            }
+            x[i] + slot[i].map_or(0.0, |k| sign * e * v[k])
         });
         let g = grad(&xs)?;
         Ok((0..d)
