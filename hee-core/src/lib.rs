@@ -11,6 +11,7 @@
 //! | [`dynamics`] | chains, the neural kernels (plain Langevin, adaptation) and their executor | §3–4 |
 //! | [`learning`] | the local rule, the fused learning step, minibatches | §5 |
 //! | [`generate`] | marginal (ancestral) generation, exact per unit | §6 |
+//! | [`grbm`] | the Gaussian-Bernoulli RBM of the comparison (issue 24): its energy, Gibbs-Langevin chains, CD from noise, exact enumeration | |
 //! | [`reference`] | exact references: linear-gaussian posteriors and marginals, moment recursion | §8 |
 //! | [`rng`] | per-sample ChaCha8 streams and f32 normals | |
 //! | [`elementwise`] | the vectorised element-wise kernels and their runtime dispatch | |
@@ -26,6 +27,7 @@ pub mod elementwise;
 pub mod energy;
 pub mod error;
 pub mod generate;
+pub mod grbm;
 pub mod learning;
 pub mod model;
 pub mod nonlinearity;

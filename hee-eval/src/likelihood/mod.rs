@@ -28,6 +28,7 @@
 //! weights, (Σw)²/Σw², per image.
 
 pub mod ais;
+pub mod grbm;
 pub mod grid;
 
 use faer::{Mat, MatRef};
