@@ -190,6 +190,16 @@ fn z_scores(runs: &[GrbmGrads], target: &GrbmGrads) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// Eight independent CD estimates on `x`, negative chains seeded from `seed`.
+fn cd_runs(model: &Grbm, x: &Mat<f32>, cfg: &CdConfig, seed: u64) -> Vec<GrbmGrads> {
+    (0..8)
+        .map(|s| {
+            let mut chains = GrbmChains::from_noise(model, 2000, seed + s);
+            cd_gradient(model, x.as_ref(), &mut chains, cfg).unwrap().0
+        })
+        .collect()
+}
+
 #[test]
 fn cd_from_noise_with_long_chains_gives_the_exact_gradient() {
     let model = small_model(2);
@@ -204,14 +214,7 @@ fn cd_from_noise_with_long_chains_gives_the_exact_gradient() {
     };
     // Eight independent estimates (negative chains of their own seeds):
     // their spread is the Monte Carlo error of the mean.
-    let runs: Vec<GrbmGrads> = (0..8)
-        .map(|s| {
-            let mut chains = GrbmChains::from_noise(&model, 2000, 100 + s);
-            cd_gradient(&model, x.as_ref(), &mut chains, &cfg)
-                .unwrap()
-                .0
-        })
-        .collect();
+    let runs = cd_runs(&model, &x, &cfg, 100);
     // 45 components, 8 runs (t with 7 dof): 6 "SE" keeps the family-wise
     // false alarm near 1%.
     let z = z_scores(&runs, &exact);
@@ -229,14 +232,7 @@ fn cd_from_noise_with_long_chains_gives_the_exact_gradient() {
     assert!(z_scores(&runs, &other) > 6.0, "a moved target passed");
     // CD-1 from noise is biased: the check sees it.
     let short = CdConfig { steps: 1, ..cfg };
-    let runs1: Vec<GrbmGrads> = (0..8)
-        .map(|s| {
-            let mut chains = GrbmChains::from_noise(&model, 2000, 200 + s);
-            cd_gradient(&model, x.as_ref(), &mut chains, &short)
-                .unwrap()
-                .0
-        })
-        .collect();
+    let runs1 = cd_runs(&model, &x, &short, 200);
     assert!(z_scores(&runs1, &exact) > 6.0, "CD-1's bias went unseen");
 }
 

@@ -69,7 +69,7 @@ pub(crate) fn product(
 
 /// The logistic function.
 #[inline]
-pub(crate) fn sigmoid(x: f32) -> f32 {
+pub fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
@@ -207,13 +207,13 @@ impl Grbm {
 
     /// Every parameter is finite.
     pub fn is_finite(&self) -> bool {
-        let w = (0..self.hidden()).all(|j| (0..self.visible()).all(|i| self.w[(i, j)].is_finite()));
-        w && self
-            .mu
-            .iter()
-            .chain(&self.b)
-            .chain(&self.log_var)
-            .all(|x| x.is_finite())
+        crate::elementwise::all_finite(self.w.as_ref())
+            && self
+                .mu
+                .iter()
+                .chain(&self.b)
+                .chain(&self.log_var)
+                .all(|x| x.is_finite())
     }
 
     fn check_batch(&self, field: &str, m: MatRef<'_, f32>, cols: usize) -> Result<()> {

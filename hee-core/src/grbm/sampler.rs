@@ -92,7 +92,8 @@ struct Chunk<'a> {
     streams: &'a mut [SampleStream],
 }
 
-fn uniform(s: &mut SampleStream) -> f32 {
+/// A uniform draw on [0, 1) from the stream's next word (24 bits).
+pub fn uniform(s: &mut SampleStream) -> f32 {
     (s.next_word() >> 8) as f32 * (1.0 / 16_777_216.0)
 }
 
@@ -182,6 +183,12 @@ impl GrbmChains {
             ));
         }
         let var = model.var();
+        // Per pixel, once per step: the exact draw's σ and the Langevin
+        // noise's √(2εσ²).
+        let scales: Vec<(f32, f64)> = var
+            .iter()
+            .map(|&s2| (s2.sqrt(), (2.0 * kernel.step * s2 as f64).sqrt()))
+            .collect();
         let (d, nh) = (self.d, self.nh);
         let chunks: Vec<Chunk<'_>> = self
             .v
@@ -204,7 +211,7 @@ impl GrbmChains {
             .collect();
         let counts: Vec<(u64, u64)> = chunks
             .into_par_iter()
-            .map(|c| step_chunk(model, kernel, &var, c))
+            .map(|c| step_chunk(model, kernel, &var, &scales, c))
             .collect();
         let (p, a) = counts.iter().fold((0, 0), |(p, a), &(x, y)| (p + x, a + y));
         self.proposed += p;
@@ -221,7 +228,13 @@ impl GrbmChains {
 }
 
 /// h | v, then the visible update, for one chunk's columns.
-fn step_chunk(model: &Grbm, k: &GibbsLangevin, var: &[f32], c: Chunk<'_>) -> (u64, u64) {
+fn step_chunk(
+    model: &Grbm,
+    k: &GibbsLangevin,
+    var: &[f32],
+    scales: &[(f32, f64)],
+    c: Chunk<'_>,
+) -> (u64, u64) {
     let (d, nh, n) = (model.visible(), model.hidden(), c.streams.len());
     for (col, u) in c.v.chunks(d).zip(c.u.chunks_mut(d)) {
         for ((u, &v), &s2) in u.iter_mut().zip(col).zip(var) {
@@ -273,7 +286,7 @@ fn step_chunk(model: &Grbm, k: &GibbsLangevin, var: &[f32], c: Chunk<'_>) -> (u6
         if k.langevin_steps == 0 {
             z.fill_stream(s, noise);
             for i in 0..d {
-                v[i] = m[i] + var[i].sqrt() * noise[i];
+                v[i] = m[i] + scales[i].0 * noise[i];
             }
             continue;
         }
@@ -282,7 +295,7 @@ fn step_chunk(model: &Grbm, k: &GibbsLangevin, var: &[f32], c: Chunk<'_>) -> (u6
             for i in 0..d {
                 let (x, mi, s2) = (v[i] as f64, m[i] as f64, var[i] as f64);
                 let e = k.step;
-                let y = x - e * (x - mi) + (2.0 * e * s2).sqrt() * noise[i] as f64;
+                let y = x - e * (x - mi) + scales[i].1 * noise[i] as f64;
                 if !k.metropolis {
                     v[i] = y as f32;
                     continue;

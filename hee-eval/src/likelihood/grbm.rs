@@ -17,7 +17,8 @@
 //! bound). The standard error is the delta method's on the mean weight.
 
 use faer::Mat;
-use hee_core::grbm::{softplus, Grbm};
+use hee_core::grbm::sampler::uniform;
+use hee_core::grbm::{sigmoid, softplus, Grbm};
 use hee_core::rng::{SampleStream, Ziggurat};
 use hee_core::{HeeError, Result};
 
@@ -65,20 +66,15 @@ pub fn base_log_z(model: &Grbm) -> f64 {
     gauss + model.b.iter().map(|&b| softplus(b as f64)).sum::<f64>()
 }
 
-fn uniform(s: &mut SampleStream) -> f32 {
-    (s.next_word() >> 8) as f32 * (1.0 / 16_777_216.0)
-}
-
-/// f_β(h) without its constant, from W h.
-fn f_beta(model: &Grbm, var: &[f32], h: &[f32], wh: &[f32], beta: f64) -> f64 {
-    let bh: f64 = h.iter().zip(&model.b).map(|(&x, &b)| (x * b) as f64).sum();
-    let quad: f64 = (0..wh.len())
+/// f_β(h) − f_β′(h) of one chain, from W h (b·h cancels).
+fn f_step(model: &Grbm, var: &[f32], wh: impl Fn(usize) -> f32, beta: f64, prev: f64) -> f64 {
+    (0..model.visible())
         .map(|i| {
-            let m = model.mu[i] as f64;
-            ((m + beta * wh[i] as f64).powi(2) - m * m) / (2.0 * var[i] as f64)
+            let (m, x) = (model.mu[i] as f64, wh(i) as f64);
+            let s2 = 2.0 * var[i] as f64;
+            ((m + beta * x).powi(2) - m * m) / s2 - ((m + prev * x).powi(2) - m * m) / s2
         })
-        .sum();
-    bh + quad
+        .sum()
 }
 
 /// Runs chains from `h` (rows) along `betas`, returning every chain's log
@@ -97,12 +93,11 @@ fn run_path(model: &Grbm, mut h: Mat<f32>, betas: &[f64], seed: u64) -> Result<V
         let (prev, beta) = (betas[k - 1], betas[k]);
         let mean = model.visible_mean(h.as_ref())?;
         for r in 0..n {
-            let hr: Vec<f32> = (0..model.hidden()).map(|j| h[(r, j)]).collect();
-            let wh: Vec<f32> = (0..d).map(|i| mean[(r, i)] - model.mu[i]).collect();
-            logw[r] += f_beta(model, &var, &hr, &wh, beta) - f_beta(model, &var, &hr, &wh, prev);
+            let wh = |i: usize| mean[(r, i)] - model.mu[i];
+            logw[r] += f_step(model, &var, wh, beta, prev);
             z.fill_stream(&mut streams[r], &mut noise);
             for i in 0..d {
-                v[(r, i)] = model.mu[i] + beta as f32 * wh[i] + sd[i] * noise[i];
+                v[(r, i)] = model.mu[i] + beta as f32 * wh(i) + sd[i] * noise[i];
             }
         }
         let logits = model.hidden_logits(v.as_ref())?;
@@ -110,11 +105,7 @@ fn run_path(model: &Grbm, mut h: Mat<f32>, betas: &[f64], seed: u64) -> Result<V
             for j in 0..model.hidden() {
                 let b = model.b[j];
                 let x = beta as f32 * (logits[(r, j)] - b) + b;
-                h[(r, j)] = if uniform(s) < 1.0 / (1.0 + (-x).exp()) {
-                    1.0
-                } else {
-                    0.0
-                };
+                h[(r, j)] = if uniform(s) < sigmoid(x) { 1.0 } else { 0.0 };
             }
         }
     }
@@ -152,12 +143,14 @@ pub fn forward(model: &Grbm, cfg: &GrbmAisConfig) -> Result<LogZ> {
         ));
     }
     let mut s = SampleStream::new(cfg.seed, u64::MAX);
-    let h0 = Mat::from_fn(cfg.chains, model.hidden(), |_, _| 0.0f32);
-    let mut h0 = h0;
+    let mut h0 = Mat::<f32>::zeros(cfg.chains, model.hidden());
     for r in 0..cfg.chains {
         for j in 0..model.hidden() {
-            let p = 1.0 / (1.0 + (-model.b[j]).exp());
-            h0[(r, j)] = if uniform(&mut s) < p { 1.0 } else { 0.0 };
+            h0[(r, j)] = if uniform(&mut s) < sigmoid(model.b[j]) {
+                1.0
+            } else {
+                0.0
+            };
         }
     }
     let logw = run_path(model, h0, &betas(cfg.steps)?, cfg.seed)?;
